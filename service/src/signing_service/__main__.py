@@ -1,0 +1,43 @@
+"""The ``signing-service`` command: Django's management commands with this project's settings.
+
+``run`` serves the service; ``user`` manages users; every other Django command (``migrate``,
+``check``, ...) works too. ``--data-dir DIR`` and ``--http`` may follow any command; they shape the
+settings, so they are taken out of the command line here and passed on through the environment
+before Django loads the settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def apply_environment_options(argv: list[str]) -> list[str]:
+    """Move ``--data-dir`` and ``--http`` into the environment; the rest of the command line."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--http", action="store_true")
+    known, rest = parser.parse_known_args(argv)
+    if known.data_dir:
+        os.environ["SIGNING_SERVICE_DATA_DIR"] = os.path.abspath(known.data_dir)
+    if known.http:
+        os.environ["SIGNING_SERVICE_BEHIND_PROXY"] = "true"
+    return rest
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = apply_environment_options(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "signing_service.settings")
+
+    from django.core.exceptions import ImproperlyConfigured
+    from django.core.management import execute_from_command_line
+
+    try:
+        execute_from_command_line(["signing-service", *argv])
+    except ImproperlyConfigured as error:
+        sys.exit(f"signing-service: configuration error: {error}")
+
+
+if __name__ == "__main__":
+    main()

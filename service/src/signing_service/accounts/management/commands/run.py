@@ -1,0 +1,116 @@
+"""``signing-service run``: prepare the data directory and database, then serve with gunicorn."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+from gunicorn.app.base import BaseApplication
+
+from signing_service.accounts.bootstrap import create_default_admin, users_with_default_password
+from signing_service.environment import env, env_int
+from signing_service.tls import certificate_sha256, ensure_self_signed_certificate
+
+log = logging.getLogger("signing_service")
+
+
+def parse_bind(value: str) -> tuple[str, int]:
+    host, separator, port = value.rpartition(":")
+    if not separator or not port.isdigit() or not 0 < int(port) < 65536:
+        raise CommandError(f"--bind must look like HOST:PORT (e.g. 0.0.0.0:8443), not {value!r}.")
+    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - serving the network is the job
+
+
+class GunicornServer(BaseApplication):
+    """gunicorn, configured from a dict rather than its own command line."""
+
+    def __init__(self, options: dict):
+        self.options = options
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from signing_service.wsgi import application
+
+        return application
+
+
+class Command(BaseCommand):
+    help = "Serve the Signing Service (HTTPS with a self-signed certificate unless --http)."
+
+    def add_arguments(self, parser):
+        # --data-dir and --http are read by __main__ before the settings load; listed for --help.
+        parser.add_argument("--data-dir", help="Data directory (database, keys, TLS).")
+        parser.add_argument(
+            "--bind", default="0.0.0.0:8443", help="HOST:PORT to listen on (default 0.0.0.0:8443)."
+        )
+        parser.add_argument(
+            "--http",
+            action="store_true",
+            help="Serve plain HTTP behind a TLS-terminating proxy that sets X-Forwarded-Proto.",
+        )
+
+    def handle(self, *args, **options):
+        host, port = parse_bind(options["bind"])
+        call_command("migrate", interactive=False, verbosity=0)
+        create_default_admin()
+        server_options = self.server_options(options["bind"])
+        if not settings.BEHIND_PROXY:
+            cert_path, key_path = self.tls_files()
+            server_options.update(certfile=str(cert_path), keyfile=str(key_path))
+            log.info("TLS certificate %s (SHA-256 %s)", cert_path, certificate_sha256(cert_path))
+        scheme = "http" if settings.BEHIND_PROXY else "https"
+        shown_host = socket.gethostname() if host in {"0.0.0.0", "::"} else host  # noqa: S104
+        log.info("Signing Service at %s://%s:%d/", scheme, shown_host, port)
+        log.info("Data directory %s", settings.DATA_DIR)
+        for username in users_with_default_password():
+            log.warning(
+                "User %r still has the default password: sign in and change it now.", username
+            )
+        # Connections opened here must not be shared with the forked workers.
+        connections.close_all()
+        GunicornServer(server_options).run()
+
+    @staticmethod
+    def tls_files():
+        supplied = [env("TLS_CERT_PATH"), env("TLS_KEY_PATH")]
+        if any(supplied):
+            paths = [Path(name).absolute() for name in supplied if name]
+            if len(paths) != 2:
+                raise CommandError(
+                    "Set both SIGNING_SERVICE_TLS_CERT_PATH and SIGNING_SERVICE_TLS_KEY_PATH."
+                )
+            for path in paths:
+                if not path.is_file():
+                    raise CommandError(f"TLS file {path} does not exist.")
+            return paths[0], paths[1]
+        return ensure_self_signed_certificate(settings.DATA_DIR / "tls", settings.HOSTNAMES)
+
+    @staticmethod
+    def server_options(bind: str) -> dict:
+        options = {
+            "bind": [bind],
+            "workers": env_int("WORKERS", os.cpu_count() or 2),
+            "worker_class": "gthread",
+            "threads": env_int("THREADS", 4),
+            "accesslog": "-",
+            "errorlog": "-",
+            "timeout": 60,
+            "graceful_timeout": 10,
+            "preload_app": True,
+            "proc_name": "signing-service",
+            # gunicorn's control socket lives in $HOME and would clash between instances.
+            "control_socket_disable": True,
+        }
+        if settings.BEHIND_PROXY:
+            options["forwarded_allow_ips"] = env("TRUSTED_PROXIES", "127.0.0.1,::1")
+        return options

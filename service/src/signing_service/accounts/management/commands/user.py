@@ -1,0 +1,73 @@
+"""``signing-service user create|set-password``: manage users without the web interface."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from signing_service.accounts.bootstrap import create_default_admin
+from signing_service.accounts.models import User
+
+
+def read_password(password_file: str | None, user: User) -> str:
+    """The password from a file (first line), else typed twice at the terminal; validated."""
+    if password_file:
+        try:
+            lines = Path(password_file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"Cannot read the password file {password_file}: {exc}") from None
+        password = lines[0] if lines else ""
+    elif sys.stdin.isatty():
+        password = getpass.getpass(f"New password for {user.username}: ")
+        if password != getpass.getpass("Again: "):
+            raise CommandError("The two passwords differ.")
+    else:
+        raise CommandError("Give --password-file, or run in a terminal to type the password.")
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as error:
+        raise CommandError(" ".join(error.messages)) from None
+    return password
+
+
+class Command(BaseCommand):
+    help = "Create users and set passwords. New passwords must be changed at first sign-in."
+
+    def add_arguments(self, parser):
+        actions = parser.add_subparsers(dest="action", required=True)
+        create = actions.add_parser("create", help="Add a user.")
+        create.add_argument("name")
+        create.add_argument("--admin", action="store_true", help="Make the user an admin.")
+        create.add_argument("--password-file", help="Read the password from the file's first line.")
+        set_password = actions.add_parser("set-password", help="Set a user's password.")
+        set_password.add_argument("name")
+        set_password.add_argument(
+            "--password-file", help="Read the password from the file's first line."
+        )
+
+    def handle(self, *args, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        create_default_admin()
+        name = options["name"]
+        if options["action"] == "create":
+            if User.objects.filter(username__iexact=name).exists():
+                raise CommandError(f"A user named {name!r} already exists.")
+            user = User(username=name, is_admin=options["admin"])
+        else:
+            user = User.objects.filter(username=name).first()
+            if user is None:
+                raise CommandError(f"There is no user named {name!r}.")
+        user.set_password(read_password(options["password_file"], user))
+        user.must_change_password = True
+        user.save()
+        role = "admin" if user.is_admin else "user"
+        verb = "Created" if options["action"] == "create" else "Set the password of"
+        self.stdout.write(
+            f"{verb} {role} {user.username}; the password must be changed at sign-in."
+        )

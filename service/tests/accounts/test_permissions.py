@@ -1,0 +1,96 @@
+"""The guide's permission matrix, walked over every page the service has.
+
+Each page either declares the permission it needs (``permission_required``) or is one of the few
+pages open to every signed-in user. A new page that does neither fails this test.
+"""
+
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from signing_service.accounts.permissions import MATRIX, Permission, has_permission
+from signing_service.test import BaseTestCase
+
+OPEN_TO_EVERY_USER = {
+    "home",
+    "client_download",
+    "accounts:login",
+    "accounts:logout",
+    "accounts:password_change",
+    "accounts:agreement",
+}
+TOKEN_AUTHENTICATED_PREFIX = "api/v1/"
+
+EXPECTED_NON_ADMIN = {
+    Permission.VIEW_IDENTITIES,
+    Permission.TOGGLE_IDENTITIES,
+    Permission.VIEW_API_KEYS,
+    Permission.TOGGLE_API_KEYS,
+    Permission.VIEW_CLIENTS,
+    Permission.TOGGLE_CLIENTS,
+    Permission.VIEW_API_REFERENCE,
+}
+
+
+def pages(patterns=None, prefix="", namespace=""):
+    """(route, qualified name, view) of every page, the client API excluded."""
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        route = prefix + str(pattern.pattern)
+        if route.startswith(TOKEN_AUTHENTICATED_PREFIX):
+            continue
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from pages(pattern.url_patterns, route, inner)
+        elif isinstance(pattern, URLPattern):
+            yield route, namespace + (pattern.name or ""), pattern.callback
+
+
+class PermissionMatrixTestCase(BaseTestCase):
+    def path_of(self, route: str) -> str:
+        return "/" + route.replace("<int:pk>", str(self.bob.pk))
+
+    def test_the_matrix_is_the_guides(self):
+        self.assertEqual(MATRIX["admin"], frozenset(Permission))
+        self.assertEqual(MATRIX["user"], EXPECTED_NON_ADMIN)
+
+    def test_deactivated_and_anonymous_users_hold_no_permission(self):
+        self.client.logout()
+        for permission in Permission:
+            self.assertFalse(has_permission(self.charlie, permission))
+
+    def test_every_page_declares_a_permission_or_is_open_to_every_user(self):
+        for route, name, view in pages():
+            with self.subTest(route):
+                declared = getattr(view, "required_permission", None)
+                self.assertTrue(declared or name in OPEN_TO_EVERY_USER, f"{name} declares none")
+
+    def test_non_admins_get_403_exactly_where_the_matrix_says(self):
+        self.client.force_login(self.bob)
+        for route, _, view in pages():
+            permission = getattr(view, "required_permission", None)
+            if permission is None:
+                continue
+            allowed = permission in MATRIX["user"]
+            for method in ("get", "post"):
+                with self.subTest(route=route, method=method):
+                    status = getattr(self.client, method)(self.path_of(route)).status_code
+                    if allowed:
+                        self.assertNotEqual(status, 403)
+                    elif not (method == "get" and status == 405):
+                        self.assertEqual(status, 403)
+
+    def test_admins_may_open_every_page(self):
+        self.client.force_login(self.alice)
+        for route, name, _ in pages():
+            if name == "accounts:login":
+                continue  # a signed-in visitor is sent on from the login page
+            with self.subTest(route):
+                status = self.client.get(self.path_of(route)).status_code
+                self.assertIn(status, {200, 405}, route)
+
+    def test_anonymous_visitors_are_sent_to_the_login_page(self):
+        for route, name, _ in pages():
+            if name in {"accounts:login", "accounts:logout"}:
+                continue
+            with self.subTest(route):
+                response = self.client.get(self.path_of(route))
+                self.assertEqual(response.status_code, 302)
+                self.assertTrue(response["Location"].startswith("/accounts/login/"))
