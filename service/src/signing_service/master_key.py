@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 import secrets
 from pathlib import Path
@@ -65,3 +66,11 @@ def derive_key(master_key: bytes, purpose: str) -> bytes:
     """A key for one purpose, so the master key itself is used for nothing but deriving."""
     hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=None, info=purpose.encode())
     return hkdf.derive(master_key)
+
+
+@functools.cache
+def current_master_key() -> bytes:
+    """The master key of this process's data directory (read once)."""
+    from django.conf import settings
+
+    return load_or_create_master_key(settings.DATA_DIR)

@@ -39,6 +39,9 @@ HOSTNAMES = list(
 )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or HOSTNAMES
 
+# Where `signing-service run` (or the deployment) puts the signing-manager wheel it offers.
+CLIENT_WHEEL_DIR = Path(env("CLIENT_WHEEL_DIR") or DATA_DIR / "client")
+
 # The URL clients use; shown on the main page. Empty: derived from each request.
 PUBLIC_URL = env("PUBLIC_URL").rstrip("/")
 
@@ -49,7 +52,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "axes",
+    "ninja",  # serves the interactive API reference from its own static files, not a CDN
     "signing_service.accounts",
+    "signing_service.configuration",
+    "signing_service.access",
+    "signing_service.identities",
+    "signing_service.audit",
     "signing_service.api",
 ]
 

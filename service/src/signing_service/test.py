@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import functools
+import itertools
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from django.test import TestCase
 
 from signing_service.accounts.models import User, UserAgreement
@@ -31,3 +44,164 @@ class BaseTestCase(TestCase):
         user.set_password(password)
         user.save()
         return user
+
+
+# --- Identities: real .p12 files made by the openssl command line ------------------------------
+
+P12_PASSWORD = "p12 password"  # noqa: S105 - the test identities' password
+TEAM_ID = "ABCDE12345"
+P12_ENCODINGS = {
+    # OpenSSL 3's default: AES-256-CBC with PBKDF2, HMAC-SHA256 MAC.
+    "aes": [],
+    # RC2-40 for certificates and 3DES for the key, as old OpenSSL and Windows wrote them.
+    "legacy": ["-legacy"],
+    # What macOS Keychain Access exports: 3DES everywhere and a SHA-1 MAC.
+    "3des": ["-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES", "-macalg", "sha1"],
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TestIdentity:
+    p12: bytes
+    password: str
+    certificate: x509.Certificate
+    private_key: object
+    ca_certificate: x509.Certificate
+
+    @property
+    def sha1(self) -> str:
+        return self.certificate.fingerprint(hashes.SHA1()).hex()  # noqa: S303
+
+    @property
+    def common_name(self) -> str:
+        return self.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+
+    def pem(self, certificate: x509.Certificate | None = None) -> bytes:
+        return (certificate or self.certificate).public_bytes(serialization.Encoding.PEM)
+
+    def key_pem(self) -> bytes:
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+
+@functools.cache
+def cached_key(kind: str, index: int = 0):
+    """Keys are slow to make (RSA 4096 above all); tests share a few by kind and index."""
+    if kind == "ec256":
+        return ec.generate_private_key(ec.SECP256R1())
+    return rsa.generate_private_key(public_exponent=65537, key_size=int(kind[3:]))
+
+
+@functools.cache
+def test_ca() -> tuple[x509.Certificate, object]:
+    key = cached_key("rsa2048", 99)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Signing Manager Test CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return certificate, key
+
+
+def make_certificate(
+    key, common_name: str, *, valid_days: int = 365, expired: bool = False, installer: bool = False
+) -> x509.Certificate:
+    ca_certificate, ca_key = test_ca()
+    now = datetime.datetime.now(datetime.UTC)
+    start = now - datetime.timedelta(days=valid_days + 10 if expired else 1)
+    end = now + datetime.timedelta(days=-10 if expired else valid_days)
+    usages = [x509.ObjectIdentifier("1.2.840.113635.100.4.13")] if installer else []
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.USER_ID, TEAM_ID),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, TEAM_ID),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Signing Manager Tests"),
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+        ]
+    )
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING, *usages]), critical=True
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
+def openssl_p12(
+    certificate: x509.Certificate,
+    key,
+    password: str,
+    encoding: str = "aes",
+    chain: list[x509.Certificate] = (),
+    include_key: bool = True,
+) -> bytes:
+    """A .p12 written by ``openssl pkcs12 -export`` in the given encoding."""
+    with tempfile.TemporaryDirectory() as directory:
+        folder = Path(directory)
+        (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        arguments = ["openssl", "pkcs12", "-export", "-in", str(folder / "cert.pem")]
+        if include_key:
+            (folder / "key.pem").write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+            arguments += ["-inkey", str(folder / "key.pem")]
+        else:
+            arguments.append("-nokeys")
+        if chain:
+            (folder / "chain.pem").write_bytes(
+                b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in chain)
+            )
+            arguments += ["-certfile", str(folder / "chain.pem")]
+        arguments += ["-passout", f"pass:{password}", "-out", str(folder / "out.p12")]
+        arguments += P12_ENCODINGS[encoding]
+        environment = {**os.environ, "LC_ALL": "C.UTF-8"}
+        subprocess.run(arguments, check=True, capture_output=True, env=environment)
+        return (folder / "out.p12").read_bytes()
+
+
+_identity_counter = itertools.count(1)
+
+
+def make_identity(
+    common_name: str | None = None,
+    *,
+    key_kind: str = "rsa2048",
+    encoding: str = "aes",
+    password: str = P12_PASSWORD,
+    with_chain: bool = True,
+    expired: bool = False,
+    installer: bool = False,
+) -> TestIdentity:
+    """A fresh identity (its own certificate) signed by the test CA, as a real .p12 file."""
+    number = next(_identity_counter)
+    common_name = common_name or f"Developer ID Application: Test {number} ({TEAM_ID})"
+    key = cached_key(key_kind, number % 3)
+    certificate = make_certificate(key, common_name, expired=expired, installer=installer)
+    ca_certificate, _ = test_ca()
+    chain = [ca_certificate] if with_chain else []
+    p12 = openssl_p12(certificate, key, password, encoding, chain)
+    return TestIdentity(p12, password, certificate, key, ca_certificate)

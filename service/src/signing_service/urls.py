@@ -2,15 +2,16 @@ from django.urls import include, path
 
 from signing_service import views
 from signing_service.api.ninja_api import api
-from signing_service.api.views import reference
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("client/", views.client_download, name="client_download"),
-    path("identities/", views.identities, name="identities"),
-    path("api-keys/", views.api_keys, name="api_keys"),
-    path("audit/", views.audit, name="audit"),
-    path("api/", reference, name="api_reference"),
+    path("client/signing-service.pem", views.service_certificate, name="service_certificate"),
+    path("client/<str:filename>", views.client_download, name="client_download"),
+    path("identities/", include("signing_service.identities.urls")),
+    path("api-keys/", include("signing_service.access.urls")),
+    path("audit/", include("signing_service.audit.urls")),
+    path("settings/", include("signing_service.configuration.urls")),
+    path("api/", include("signing_service.api.urls")),
     path("api/v1/", api.urls),
     path("accounts/", include("signing_service.accounts.urls")),
 ]

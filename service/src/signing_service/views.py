@@ -1,34 +1,58 @@
-"""The main page, and pages whose full versions arrive with the identities and API keys work."""
+"""The main page and the client download."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.decorators import login_not_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from signing_service.accounts.permissions import Permission, permission_required
+CLIENT_WHEEL_PATTERN = "signing_manager-*-py3-none-any.whl"
 
 
 def service_url(request: HttpRequest) -> str:
     return settings.PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
 
 
+def client_wheel() -> Path | None:
+    """The newest signing-manager wheel in the client directory, if one was built."""
+    wheels = sorted(Path(settings.CLIENT_WHEEL_DIR).glob(CLIENT_WHEEL_PATTERN))
+    return max(wheels, key=lambda path: path.stat().st_mtime) if wheels else None
+
+
+def tls_certificate() -> Path | None:
+    path = Path(settings.DATA_DIR) / "tls" / "cert.pem"
+    return path if path.is_file() else None
+
+
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html", {"service_url": service_url(request)})
+    wheel = client_wheel()
+    context = {
+        "service_url": service_url(request),
+        "wheel_name": wheel.name if wheel else None,
+        "self_signed": tls_certificate() is not None and not settings.BEHIND_PROXY,
+    }
+    return render(request, "home.html", context)
 
 
-def client_download(request: HttpRequest) -> HttpResponse:
-    return render(request, "client_download.html", {"service_url": service_url(request)})
+@login_not_required  # the client is public; build machines download it without a session
+def client_download(request: HttpRequest, filename: str) -> FileResponse:
+    wheel = client_wheel()
+    if wheel is None or filename != wheel.name:
+        raise Http404("No such client package.")
+    return FileResponse(wheel.open("rb"), as_attachment=True, filename=wheel.name)
 
 
-@permission_required(Permission.VIEW_IDENTITIES)
-def identities(request: HttpRequest) -> HttpResponse:
-    return render(request, "placeholder.html", {"title": "Signing Certificates"})
-
-
-@permission_required(Permission.VIEW_API_KEYS)
-def api_keys(request: HttpRequest) -> HttpResponse:
-    return render(request, "placeholder.html", {"title": "API Keys"})
-
-
-@permission_required(Permission.VIEW_AUDIT)
-def audit(request: HttpRequest) -> HttpResponse:
-    return render(request, "placeholder.html", {"title": "Audit"})
+@login_not_required  # a certificate is public; clients fetch it to trust the service
+def service_certificate(request: HttpRequest) -> FileResponse:
+    path = tls_certificate()
+    if path is None:
+        raise Http404("This service does not use its self-signed certificate.")
+    return FileResponse(
+        path.open("rb"),
+        as_attachment=True,
+        filename="signing-service.pem",
+        content_type="application/x-pem-file",
+    )

@@ -16,13 +16,11 @@ class HomeTestCase(BaseTestCase):
         self.client.force_login(self.bob)
         self.assertContains(self.client.get("/"), 'value="https://signing.example.com"')
 
-    def test_it_links_to_api_keys_and_the_client_download(self):
+    def test_it_links_to_the_api_keys(self):
         self.client.force_login(self.bob)
         response = self.client.get("/")
         self.assertContains(response, 'href="/api-keys/"')
-        self.assertContains(response, 'href="/client/"')
-        for path in ["/api-keys/", "/client/"]:
-            self.assertEqual(self.client.get(path).status_code, 200)
+        self.assertEqual(self.client.get("/api-keys/").status_code, 200)
 
     def test_the_nav_shows_admin_pages_to_admins_only(self):
         self.client.force_login(self.alice)
@@ -46,7 +44,7 @@ class SecurityHeadersTestCase(BaseTestCase):
 
     def test_templates_hold_no_inline_script(self):
         self.client.force_login(self.alice)
-        for path in ["/", "/accounts/users/", "/accounts/users/add/", "/api/", "/client/"]:
+        for path in ["/", "/accounts/users/", "/accounts/users/add/", "/api/", "/identities/"]:
             body = self.client.get(path).content.decode()
             self.assertRegex(body, r'<script src="/static/', path)
             self.assertNotRegex(body, r"<script(?![^>]*\bsrc=)", path)

@@ -6,12 +6,16 @@ pages open to every signed-in user. A new page that does neither fails this test
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from signing_service.access.models import ApiKey, Client
 from signing_service.accounts.permissions import MATRIX, Permission, has_permission
-from signing_service.test import BaseTestCase
+from signing_service.identities.models import Identity
+from signing_service.identities.p12 import parse_p12
+from signing_service.test import P12_PASSWORD, BaseTestCase, make_identity
 
-OPEN_TO_EVERY_USER = {
+# Public: the client package and the service's certificate, which build machines download.
+PUBLIC = {"client_download", "service_certificate"}
+OPEN_TO_EVERY_USER = PUBLIC | {
     "home",
-    "client_download",
     "accounts:login",
     "accounts:logout",
     "accounts:password_change",
@@ -44,8 +48,31 @@ def pages(patterns=None, prefix="", namespace=""):
 
 
 class PermissionMatrixTestCase(BaseTestCase):
-    def path_of(self, route: str) -> str:
-        return "/" + route.replace("<int:pk>", str(self.bob.pk))
+    def setUp(self):
+        identity = Identity()
+        identity.fill_from(parse_p12(make_identity().p12, P12_PASSWORD))
+        identity.save()
+        key, _ = ApiKey.create("build machines")
+        client = Client.objects.create(api_key=key, hostname="mac-1", token_id="0" * 10)
+        self.object_ids = {
+            "identities:": identity.pk,
+            "access:client": client.pk,
+            "access:": key.pk,
+            "accounts:": self.bob.pk,
+        }
+
+    def path_of(self, route: str, name: str) -> str:
+        """A real URL for the route: existing objects' ids, an export's date range."""
+        object_id = (
+            next(pk for prefix, pk in self.object_ids.items() if name.startswith(prefix))
+            if "<int:pk>" in route
+            else None
+        )
+        path = "/" + route.replace("<int:pk>", str(object_id))
+        path = path.replace("<str:filename>", "signing_manager-0.1.0-py3-none-any.whl")
+        if name == "audit:export":
+            path += "?date_from=2026-01-01&date_to=2026-12-31&format=csv"
+        return path
 
     def test_the_matrix_is_the_guides(self):
         self.assertEqual(MATRIX["admin"], frozenset(Permission))
@@ -64,14 +91,14 @@ class PermissionMatrixTestCase(BaseTestCase):
 
     def test_non_admins_get_403_exactly_where_the_matrix_says(self):
         self.client.force_login(self.bob)
-        for route, _, view in pages():
+        for route, name, view in pages():
             permission = getattr(view, "required_permission", None)
             if permission is None:
                 continue
             allowed = permission in MATRIX["user"]
             for method in ("get", "post"):
                 with self.subTest(route=route, method=method):
-                    status = getattr(self.client, method)(self.path_of(route)).status_code
+                    status = getattr(self.client, method)(self.path_of(route, name)).status_code
                     if allowed:
                         self.assertNotEqual(status, 403)
                     elif not (method == "get" and status == 405):
@@ -80,17 +107,22 @@ class PermissionMatrixTestCase(BaseTestCase):
     def test_admins_may_open_every_page(self):
         self.client.force_login(self.alice)
         for route, name, _ in pages():
-            if name == "accounts:login":
-                continue  # a signed-in visitor is sent on from the login page
+            if name == "accounts:login" or name in PUBLIC:
+                continue  # login sends a signed-in visitor on; public files may be absent (404)
             with self.subTest(route):
-                status = self.client.get(self.path_of(route)).status_code
+                status = self.client.get(self.path_of(route, name)).status_code
                 self.assertIn(status, {200, 405}, route)
 
     def test_anonymous_visitors_are_sent_to_the_login_page(self):
         for route, name, _ in pages():
-            if name in {"accounts:login", "accounts:logout"}:
+            if name in {"accounts:login", "accounts:logout"} | PUBLIC:
                 continue
             with self.subTest(route):
-                response = self.client.get(self.path_of(route))
+                response = self.client.get(self.path_of(route, name))
                 self.assertEqual(response.status_code, 302)
                 self.assertTrue(response["Location"].startswith("/accounts/login/"))
+
+    def test_public_files_need_no_sign_in(self):
+        for name in ["client/signing-service.pem", "client/signing_manager-9-py3-none-any.whl"]:
+            with self.subTest(name):
+                self.assertEqual(self.client.get("/" + name).status_code, 404)

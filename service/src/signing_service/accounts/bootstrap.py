@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import logging
 
+from django.core.management import call_command
+
 from signing_service.accounts.models import User
 from signing_service.accounts.validators import DEFAULT_ADMIN_PASSWORD, DEFAULT_ADMIN_USERNAME
 
 log = logging.getLogger(__name__)
+
+
+def prepare_database() -> None:
+    """Bring the database schema up to date and, on the first start, add the default admin."""
+    call_command("migrate", interactive=False, verbosity=0)
+    create_default_admin()
 
 
 def create_default_admin() -> User | None:

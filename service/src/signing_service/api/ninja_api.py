@@ -15,7 +15,7 @@ api = NinjaAPI(
     title="Signing Service client API",
     version=str(API_VERSION),
     urls_namespace="api",
-    docs_url=None,
+    docs_url="/docs",
 )
 
 

@@ -8,12 +8,11 @@ import socket
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from gunicorn.app.base import BaseApplication
 
-from signing_service.accounts.bootstrap import create_default_admin, users_with_default_password
+from signing_service.accounts.bootstrap import prepare_database, users_with_default_password
 from signing_service.environment import env, env_int
 from signing_service.tls import certificate_sha256, ensure_self_signed_certificate
 
@@ -61,8 +60,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         host, port = parse_bind(options["bind"])
-        call_command("migrate", interactive=False, verbosity=0)
-        create_default_admin()
+        prepare_database()
         server_options = self.server_options(options["bind"])
         if not settings.BEHIND_PROXY:
             cert_path, key_path = self.tls_files()

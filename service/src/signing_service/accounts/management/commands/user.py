@@ -8,10 +8,9 @@ from pathlib import Path
 
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from signing_service.accounts.bootstrap import create_default_admin
+from signing_service.accounts.bootstrap import prepare_database
 from signing_service.accounts.models import User
 
 
@@ -52,8 +51,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        call_command("migrate", interactive=False, verbosity=0)
-        create_default_admin()
+        prepare_database()
         name = options["name"]
         if options["action"] == "create":
             if User.objects.filter(username__iexact=name).exists():

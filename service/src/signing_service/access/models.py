@@ -1,0 +1,79 @@
+"""API keys (one per client machine or group of machines) and the clients registered with them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from signing_service.access import tokens
+
+
+class ApiKey(models.Model):
+    """A key client machines register with. Only the hash of its secret is stored.
+
+    Inactive: it registers no clients, and none of its clients may list or sign.
+    """
+
+    name = models.CharField(max_length=100)
+    token_id = models.CharField(max_length=tokens.ID_LENGTH, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    is_active = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def create(cls, name: str, created_by=None) -> tuple[ApiKey, str]:
+        """A new key and its secret, which the caller shows once."""
+        secret = tokens.new_secret(tokens.API_KEY_PREFIX)
+        key = cls.objects.create(
+            name=name, token_id=secret.token_id, secret_hash=secret.digest, created_by=created_by
+        )
+        return key, secret.value
+
+    @classmethod
+    def find(cls, secret: str) -> ApiKey | None:
+        """The key whose secret this is (active or not), or None."""
+        token_id = tokens.split_secret(secret, tokens.API_KEY_PREFIX)
+        key = cls.objects.filter(token_id=token_id).first() if token_id else None
+        if key is None or not tokens.secret_matches(secret, key.secret_hash):
+            return None
+        return key
+
+    @property
+    def display_id(self) -> str:
+        return f"{tokens.API_KEY_PREFIX}_{self.token_id}_…"
+
+
+class Client(models.Model):
+    """A client machine registered with an API key. Inactive: this client may not list or sign."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="clients")
+    hostname = models.CharField(max_length=255)
+    os = models.CharField("OS", max_length=255, blank=True)
+    client_version = models.CharField(max_length=64, blank=True)
+    machine_id = models.CharField(max_length=255, blank=True)
+    address = models.GenericIPAddressField(null=True, blank=True)
+    token_id = models.CharField(max_length=tokens.ID_LENGTH, unique=True, editable=False)
+    token_hash = models.CharField(max_length=64, editable=False)
+    is_active = models.BooleanField(default=True)
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["hostname", "id"]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+    @property
+    def may_sign(self) -> bool:
+        return self.is_active and self.api_key.is_active

@@ -1,0 +1,62 @@
+"""The API Keys pages: keys, the clients registered with them, and their on/off switches."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from signing_service.access.forms import ApiKeyForm
+from signing_service.access.models import ApiKey, Client
+from signing_service.accounts.permissions import Permission, permission_required
+from signing_service.views import service_url
+from signing_service.web import toggle_active_view
+
+toggle_key = toggle_active_view(ApiKey, Permission.TOGGLE_API_KEYS, "access:keys")
+toggle_client = toggle_active_view(Client, Permission.TOGGLE_CLIENTS, "access:clients")
+
+
+@permission_required(Permission.VIEW_API_KEYS)
+def key_list(request: HttpRequest) -> HttpResponse:
+    keys = ApiKey.objects.annotate(client_count=Count("clients"))
+    return render(request, "access/key_list.html", {"keys": keys})
+
+
+@never_cache
+@permission_required(Permission.MANAGE_API_KEYS)
+@require_http_methods(["GET", "POST"])
+def key_create(request: HttpRequest) -> HttpResponse:
+    form = ApiKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        key, secret = ApiKey.create(form.cleaned_data["name"], created_by=request.user)
+        # The secret is rendered once, here, and never stored or shown again.
+        context = {"key": key, "secret": secret, "service_url": service_url(request)}
+        return render(request, "access/key_created.html", context)
+    return render(request, "access/key_create.html", {"form": form})
+
+
+@permission_required(Permission.MANAGE_API_KEYS)
+@require_http_methods(["GET", "POST"])
+def key_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    key = get_object_or_404(ApiKey.objects.annotate(client_count=Count("clients")), pk=pk)
+    if request.method == "POST":
+        key.delete()
+        messages.success(request, f"Deleted the API key “{key.name}” and its clients.")
+        return redirect("access:keys")
+    return render(request, "access/key_delete.html", {"key": key})
+
+
+@permission_required(Permission.VIEW_CLIENTS)
+def key_clients(request: HttpRequest, pk: int) -> HttpResponse:
+    key = get_object_or_404(ApiKey, pk=pk)
+    clients = key.clients.select_related("api_key")
+    return render(request, "access/client_list.html", {"key": key, "clients": clients})
+
+
+@permission_required(Permission.VIEW_CLIENTS)
+def client_list(request: HttpRequest) -> HttpResponse:
+    clients = Client.objects.select_related("api_key")
+    return render(request, "access/client_list.html", {"key": None, "clients": clients})

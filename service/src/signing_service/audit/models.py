@@ -1,0 +1,63 @@
+"""Audit records: one per client request (list, register, each digest signed) and per web test sign.
+
+A record keeps a snapshot of the names involved, so it still reads correctly after the API key,
+client or identity is deleted. It never holds a secret.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class RequestType(models.TextChoices):
+    INDEX = "index", "index"
+    SIGN = "sign", "sign"
+    REGISTER = "register", "register"
+
+
+class Status(models.TextChoices):
+    SUCCESS = "success", "success"
+    FAILURE = "failure", "failure"
+
+
+class Source(models.TextChoices):
+    API = "api", "client API"
+    WEB = "web", "web (test sign)"
+
+
+class AuditEvent(models.Model):
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    request_type = models.CharField(max_length=16, choices=RequestType.choices)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    reason = models.CharField(max_length=64, blank=True, help_text="Why it failed, as a code.")
+    message = models.CharField(max_length=500, blank=True)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.API)
+    api_key = models.ForeignKey(
+        "access.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key_name = models.CharField(max_length=100, blank=True)
+    client = models.ForeignKey(
+        "access.Client", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    client_hostname = models.CharField(max_length=255, blank=True)
+    identity = models.ForeignKey(
+        "identities.Identity", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    identity_common_name = models.CharField(max_length=255, blank=True)
+    identity_sha1 = models.CharField(max_length=40, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.CharField(max_length=150, blank=True)
+    algorithm = models.CharField(max_length=32, blank=True)
+    digest = models.CharField(max_length=128, blank=True, help_text="Hex of the signed digest.")
+    address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["request_type", "status", "created"])]
+
+    def __str__(self) -> str:
+        return f"{self.created:%Y-%m-%d %H:%M:%S} {self.request_type} {self.status}"

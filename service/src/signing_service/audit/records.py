@@ -1,0 +1,86 @@
+"""Writing audit records, and purging the ones older than the retention period.
+
+Callers that release something only once it is audited (a signature) call ``record`` inside
+their transaction and release after the commit; if the write fails, nothing is released.
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+import time
+
+from django.utils import timezone
+
+from signing_service.audit.models import AuditEvent, RequestType, Source, Status
+from signing_service.configuration.models import ServiceSettings
+
+# Purging on every write would put a DELETE on the signing hot path; once a minute per process
+# keeps the table within a minute of the retention period.
+PURGE_INTERVAL_SECONDS = 60
+_purge_lock = threading.Lock()
+_last_purge = -float("inf")
+
+
+def record(
+    request_type: RequestType,
+    status: Status,
+    *,
+    reason: str = "",
+    message: str = "",
+    source: Source = Source.API,
+    api_key=None,
+    client=None,
+    identity=None,
+    user=None,
+    algorithm: str = "",
+    digest: bytes = b"",
+    address: str | None = None,
+) -> AuditEvent:
+    """Write one audit record (with snapshots of the names involved) and purge old ones."""
+    event = AuditEvent.objects.create(
+        request_type=request_type,
+        status=status,
+        reason=reason,
+        message=message[:500],
+        source=source,
+        api_key=api_key,
+        api_key_name=api_key.name if api_key else "",
+        client=client,
+        client_hostname=client.hostname if client else "",
+        identity=identity,
+        identity_common_name=identity.common_name if identity else "",
+        identity_sha1=identity.sha1 if identity else "",
+        user=user,
+        username=user.username if user else "",
+        algorithm=str(algorithm),
+        digest=digest.hex()[:128],
+        address=address,
+    )
+    purge_if_due()
+    return event
+
+
+def purge_if_due() -> None:
+    global _last_purge
+    now = time.monotonic()
+    with _purge_lock:
+        if now - _last_purge < PURGE_INTERVAL_SECONDS:
+            return
+        _last_purge = now
+    purge_expired()
+
+
+def purge_expired(now: datetime.datetime | None = None) -> int:
+    """Delete records older than the retention period; how many were deleted."""
+    days = ServiceSettings.load().audit_retention_days
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
+    deleted, _ = AuditEvent.objects.filter(created__lt=cutoff).delete()
+    return deleted
+
+
+def allow_purge_now() -> None:
+    """Forget when the last purge ran, so the next record purges (for tests and the CLI)."""
+    global _last_purge
+    with _purge_lock:
+        _last_purge = -float("inf")

@@ -1,0 +1,47 @@
+"""The Audit page (admins only): every list, register and sign request, and its export."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+
+from signing_service.accounts.permissions import Permission, permission_required
+from signing_service.audit.export import FORMATS, events_between
+from signing_service.audit.forms import AuditFilterForm, ExportForm
+from signing_service.audit.models import AuditEvent
+from signing_service.configuration.models import ServiceSettings
+
+PAGE_SIZE = 50
+
+
+@permission_required(Permission.VIEW_AUDIT)
+def event_list(request: HttpRequest) -> HttpResponse:
+    form = AuditFilterForm(request.GET or None)
+    events = AuditEvent.objects.all()
+    if form.is_valid():
+        events = form.filter(events)
+    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "export_form": ExportForm(initial=ExportForm.initial_range()),
+        "retention_days": ServiceSettings.load().audit_retention_days,
+    }
+    return render(request, "audit/list.html", context)
+
+
+@permission_required(Permission.VIEW_AUDIT)
+def export(request: HttpRequest) -> HttpResponse:
+    form = ExportForm(request.GET)
+    if not form.is_valid():
+        return render(request, "audit/export.html", {"export_form": form}, status=400)
+    start, end, name = (form.cleaned_data[key] for key in ("date_from", "date_to", "format"))
+    lines, content_type = FORMATS[name]
+    response = StreamingHttpResponse(lines(events_between(start, end)), content_type=content_type)
+    filename = f"audit-{start:%Y%m%d}-{end:%Y%m%d}.{name}"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -1,0 +1,30 @@
+"""Settings an admin changes on the Settings page (the guide's "subscription license" page)."""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+DEFAULT_AUDIT_RETENTION_DAYS = 365
+
+
+class ServiceSettings(models.Model):
+    """The service's one row of settings."""
+
+    audit_retention_days = models.PositiveIntegerField(
+        default=DEFAULT_AUDIT_RETENTION_DAYS,
+        validators=[MinValueValidator(1), MaxValueValidator(36500)],
+        help_text="Audit records older than this are purged as new ones are written.",
+    )
+
+    class Meta:
+        verbose_name = "service settings"
+        verbose_name_plural = "service settings"
+
+    def __str__(self) -> str:
+        return "Service settings"
+
+    @classmethod
+    def load(cls) -> ServiceSettings:
+        settings, _ = cls.objects.get_or_create(pk=1)
+        return settings

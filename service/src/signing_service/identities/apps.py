@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class IdentitiesConfig(AppConfig):
+    name = "signing_service.identities"
+    label = "identities"
+    verbose_name = "Identities"

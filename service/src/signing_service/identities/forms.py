@@ -1,0 +1,87 @@
+"""Forms of the Signing Certificates pages."""
+
+from __future__ import annotations
+
+from django import forms
+
+from signing_manager.algorithms import Algorithm
+from signing_service.access.models import ApiKey
+from signing_service.identities.models import Identity, read_new_identity
+from signing_service.identities.p12 import MAX_SIZE, P12Error
+
+
+class P12Form(forms.Form):
+    """A .p12 file and its password; ``cleaned_data["parsed"]`` holds the identity read from it."""
+
+    p12_file = forms.FileField(
+        label=".p12 file", help_text="One identity (certificate and private key), at most 10 MiB."
+    )
+    password = forms.CharField(
+        label="P12 password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    )
+
+    def __init__(self, *args, replacing: Identity | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.replacing = replacing
+
+    def clean(self):
+        cleaned = super().clean()
+        upload = cleaned.get("p12_file")
+        if upload is None:
+            return cleaned
+        if upload.size > MAX_SIZE:  # before reading a byte of it
+            raise forms.ValidationError("The file is larger than 10 MiB; a .p12 is a few KiB.")
+        try:
+            parsed = read_new_identity(upload.read(), cleaned.get("password", ""), self.replacing)
+        except P12Error as error:
+            raise forms.ValidationError(str(error)) from None
+        cleaned["parsed"] = parsed
+        return cleaned
+
+
+class AuthorizeForm(forms.ModelForm):
+    authorize_all_keys = forms.TypedChoiceField(
+        label="Who may use this identity",
+        choices=[(True, "All API keys"), (False, "Only the API keys chosen below")],
+        coerce=lambda value: value in {True, "True"},
+        widget=forms.RadioSelect,
+    )
+    authorized_keys = forms.ModelMultipleChoiceField(
+        label="Authorized API keys",
+        queryset=ApiKey.objects.all(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = Identity
+        fields = ["authorize_all_keys", "authorized_keys"]
+
+
+class TestSignForm(forms.Form):
+    text = forms.CharField(label="Text to sign", required=False, widget=forms.Textarea)
+    upload = forms.FileField(label="or a file to sign", required=False)
+    algorithm = forms.ChoiceField(label="Algorithm")
+
+    def __init__(self, *args, identity: Identity, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["algorithm"].choices = [
+            (algorithm.value, algorithm.value)
+            for algorithm in Algorithm
+            if algorithm.key_type == identity.key_type
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("text") and not cleaned.get("upload"):
+            raise forms.ValidationError("Enter some text or choose a file to sign.")
+        return cleaned
+
+    def content(self) -> bytes:
+        upload = self.cleaned_data.get("upload")
+        if upload:
+            return b"".join(upload.chunks())
+        return self.cleaned_data["text"].encode()

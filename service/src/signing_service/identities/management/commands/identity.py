@@ -1,0 +1,74 @@
+"""``signing-service identity import|list``: manage identities without the web interface."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from signing_service.accounts.bootstrap import prepare_database
+from signing_service.identities.models import Identity, read_new_identity
+from signing_service.identities.p12 import MAX_SIZE, P12Error
+
+
+def read_p12_password(password_file: str | None) -> str:
+    if password_file:
+        try:
+            lines = Path(password_file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"Cannot read the password file {password_file}: {exc}") from None
+        return lines[0] if lines else ""
+    if sys.stdin.isatty():
+        return getpass.getpass("P12 password: ")
+    raise CommandError("Give --password-file, or run in a terminal to type the password.")
+
+
+def read_p12(path: Path) -> bytes:
+    try:
+        if path.stat().st_size > MAX_SIZE:
+            raise CommandError(f"{path} is larger than 10 MiB; a .p12 is a few KiB.")
+        return path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"Cannot read {path}: {exc.strerror}.") from None
+
+
+class Command(BaseCommand):
+    help = "Import identities from .p12 files and list them."
+
+    def add_arguments(self, parser):
+        actions = parser.add_subparsers(dest="action", required=True)
+        importer = actions.add_parser("import", help="Import one .p12 identity.")
+        importer.add_argument("file")
+        importer.add_argument(
+            "--password-file", help="Read the .p12 password from the file's first line."
+        )
+        actions.add_parser("list", help="List identities: SHA-1, state, expiry, common name.")
+
+    def handle(self, *args, **options):
+        if options["action"] == "import":
+            self.import_identity(Path(options["file"]), options["password_file"])
+        else:
+            prepare_database()
+            self.list_identities()
+
+    def import_identity(self, path: Path, password_file: str | None) -> None:
+        data = read_p12(path)
+        prepare_database()
+        try:
+            parsed = read_new_identity(data, read_p12_password(password_file))
+        except P12Error as error:
+            raise CommandError(f"{path}: {error}") from None
+        identity = Identity()
+        identity.fill_from(parsed)
+        identity.save()
+        self.stdout.write(f"{identity.common_name}\t{identity.sha1.upper()}")
+
+    def list_identities(self) -> None:
+        for identity in Identity.objects.all():
+            state = "active" if identity.is_active else "inactive"
+            self.stdout.write(
+                f"{identity.sha1.upper()}\t{state}\t{identity.not_after:%Y-%m-%d}\t"
+                f"{identity.key_type} {identity.key_size}\t{identity.common_name}"
+            )

@@ -1,0 +1,108 @@
+"""Identities: a code-signing certificate, its chain, and its private key sealed at rest."""
+
+from __future__ import annotations
+
+import base64
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from django.db import models
+from django.db.models import Q
+
+from signing_service.identities import envelope
+from signing_service.identities.certificates import CertificateFacts, describe
+from signing_service.identities.p12 import P12Error, ParsedIdentity, parse_p12
+from signing_service.master_key import current_master_key
+
+
+class IdentityQuerySet(models.QuerySet):
+    def usable_by(self, api_key) -> IdentityQuerySet:
+        """Active identities that the key is authorized for (all keys, or chosen ones)."""
+        return (
+            self.filter(is_active=True)
+            .filter(Q(authorize_all_keys=True) | Q(authorized_keys=api_key))
+            .distinct()
+        )
+
+
+class Identity(models.Model):
+    """A signing identity. Inactive: offered to and usable by nobody."""
+
+    common_name = models.CharField(max_length=255)
+    sha1 = models.CharField("SHA-1 fingerprint", max_length=40, unique=True)
+    sha256 = models.CharField("SHA-256 fingerprint", max_length=64, unique=True)
+    certificate_der = models.BinaryField()
+    chain = models.JSONField(default=list, help_text="Issuer certificates, base64 DER.")
+    key_type = models.CharField(max_length=8)
+    key_size = models.PositiveIntegerField()
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField()
+    wrapped_data_key = models.BinaryField()
+    encrypted_private_key = models.BinaryField()
+    is_active = models.BooleanField(default=True)
+    authorize_all_keys = models.BooleanField(default=True)
+    authorized_keys = models.ManyToManyField(
+        "access.ApiKey", blank=True, related_name="authorized_identities"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = IdentityQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["common_name", "id"]
+        verbose_name_plural = "identities"
+
+    def __str__(self) -> str:
+        return self.common_name
+
+    def fill_from(self, parsed: ParsedIdentity) -> None:
+        """Take certificate, chain and (sealed) key from a parsed .p12; the record is not saved."""
+        facts = describe(parsed.certificate)
+        self.common_name = facts.common_name
+        self.sha1, self.sha256 = facts.sha1, facts.sha256
+        self.certificate_der = parsed.certificate.public_bytes(serialization.Encoding.DER)
+        self.chain = [
+            base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+            for cert in parsed.chain
+        ]
+        self.key_type, self.key_size = facts.key_type, facts.key_size
+        self.not_before, self.not_after = facts.not_before, facts.not_after
+        sealed = envelope.seal(parsed.private_key_der(), current_master_key(), self.seal_context)
+        self.wrapped_data_key = sealed.wrapped_data_key
+        self.encrypted_private_key = sealed.ciphertext
+
+    @property
+    def seal_context(self) -> bytes:
+        return b"identity:" + self.sha256.encode()
+
+    def certificate(self) -> x509.Certificate:
+        return x509.load_der_x509_certificate(bytes(self.certificate_der))
+
+    def chain_certificates(self) -> list[x509.Certificate]:
+        return [x509.load_der_x509_certificate(base64.b64decode(item)) for item in self.chain]
+
+    def facts(self) -> CertificateFacts:
+        return describe(self.certificate())
+
+    def private_key(self):
+        """The decrypted private key: for the signing path only, never to be logged or shown."""
+        sealed = envelope.SealedKey(bytes(self.wrapped_data_key), bytes(self.encrypted_private_key))
+        der = envelope.unseal(sealed, current_master_key(), self.seal_context)
+        return serialization.load_der_private_key(der, password=None)
+
+    def is_authorized_for(self, api_key) -> bool:
+        if self.authorize_all_keys:
+            return True
+        return self.authorized_keys.filter(pk=api_key.pk).exists()
+
+
+def read_new_identity(data: bytes, password: str, replacing: Identity | None = None):
+    """The identity in a .p12, refused (``P12Error``) if another record already holds it."""
+    parsed = parse_p12(data, password)
+    duplicate = Identity.objects.filter(sha256=parsed.sha256)
+    if replacing is not None:
+        duplicate = duplicate.exclude(pk=replacing.pk)
+    if existing := duplicate.first():
+        raise P12Error(f"This identity is already imported as “{existing.common_name}”.")
+    return parsed

@@ -1,0 +1,120 @@
+"""Reading an identity (certificate, private key, chain) from a PKCS#12 (.p12 / .pfx) file.
+
+PKCS#12 is specified in RFC 7292: a ``PFX`` holding an authenticated safe of bags, the key bag
+usually encrypted (AES-256-CBC with PBKDF2 by current OpenSSL; RC2-40 or 3DES with a SHA-1 MAC by
+older tools and macOS Keychain exports). asn1crypto checks the outer structure first, so a file
+that is not PKCS#12 at all, or is cut short, gets its own message; cryptography then decrypts.
+Every failure is a ``P12Error`` whose message tells the user what to do.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from asn1crypto import pkcs12 as asn1_pkcs12
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from signing_manager.algorithms import AlgorithmError, key_type_of
+
+MAX_SIZE = 10 * 1024 * 1024
+
+
+class P12Error(ValueError):
+    """The file cannot be imported; the message says why."""
+
+
+@dataclass(frozen=True)
+class ParsedIdentity:
+    certificate: x509.Certificate
+    private_key: object
+    chain: list[x509.Certificate]
+
+    @property
+    def sha256(self) -> str:
+        return self.certificate.fingerprint(hashes.SHA256()).hex()
+
+    @property
+    def key_type(self) -> str:
+        return key_type_of(self.private_key)
+
+    @property
+    def key_size(self) -> int:
+        return self.private_key.key_size
+
+    def private_key_der(self) -> bytes:
+        return self.private_key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+
+def check_structure(data: bytes) -> None:
+    if not data:
+        raise P12Error("The file is empty.")
+    if len(data) > MAX_SIZE:
+        raise P12Error("The file is larger than 10 MiB; a .p12 identity is a few kilobytes.")
+    if data.lstrip().startswith(b"-----BEGIN"):
+        raise P12Error(
+            "This is a PEM file, not a .p12. Export the identity (certificate and private key) "
+            "as a .p12 file, e.g. from Keychain Access or with `openssl pkcs12 -export`."
+        )
+    try:
+        pfx = asn1_pkcs12.Pfx.load(data, strict=True)
+        pfx["version"].native  # noqa: B018 - reading the fields is what checks them
+        pfx.authenticated_safe  # noqa: B018
+    except ValueError as error:
+        if "Insufficient data" in str(error):
+            raise P12Error("The file is truncated or corrupt: it ends too early.") from None
+        raise P12Error("This is not a .p12 (PKCS#12) file, or it is corrupt.") from None
+
+
+def parse_p12(data: bytes, password: str, now: datetime.datetime | None = None) -> ParsedIdentity:
+    """The identity in ``data``, decrypted with ``password`` (UTF-8; may be empty)."""
+    check_structure(data)
+    try:
+        loaded = pkcs12.load_pkcs12(data, password.encode("utf-8"))
+    except ValueError:
+        raise P12Error("The password is wrong (or the file was altered).") from None
+    if loaded.cert is None:
+        raise P12Error("The file holds no certificate.")
+    if loaded.key is None:
+        raise P12Error(
+            "The file holds a certificate but no private key. Export the identity with its "
+            "private key."
+        )
+    certificate = loaded.cert.certificate
+    check_key_matches(certificate, loaded.key)
+    check_validity(certificate, now or datetime.datetime.now(datetime.UTC))
+    chain = [extra.certificate for extra in loaded.additional_certs]
+    return ParsedIdentity(
+        certificate=certificate,
+        private_key=loaded.key,
+        chain=[cert for cert in chain if cert != certificate],
+    )
+
+
+def check_key_matches(certificate: x509.Certificate, private_key) -> None:
+    try:
+        key_type_of(private_key)
+    except AlgorithmError as error:
+        raise P12Error(f"{error} Use an RSA or EC (ECDSA) identity.") from None
+
+    def spki(key) -> bytes:
+        return key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    if spki(private_key.public_key()) != spki(certificate.public_key()):
+        raise P12Error("The private key in the file does not belong to its certificate.")
+
+
+def check_validity(certificate: x509.Certificate, now: datetime.datetime) -> None:
+    expiry = certificate.not_valid_after_utc
+    if expiry < now:
+        raise P12Error(
+            f"The certificate expired on {expiry:%Y-%m-%d %H:%M} UTC; import a current one."
+        )

@@ -1,0 +1,125 @@
+"""The Signing Certificates pages: list, import, detail, test sign, authorize, edit, delete."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from signing_manager.algorithms import Algorithm, verify_digest
+from signing_service.accounts.permissions import Permission, permission_required
+from signing_service.audit import records
+from signing_service.audit.models import RequestType, Source, Status
+from signing_service.identities.forms import AuthorizeForm, P12Form, TestSignForm
+from signing_service.identities.models import Identity
+from signing_service.identities.signers import SoftwareSigner
+from signing_service.web import toggle_active_view
+
+toggle = toggle_active_view(Identity, Permission.TOGGLE_IDENTITIES, "identities:list")
+
+
+@permission_required(Permission.VIEW_IDENTITIES)
+def identity_list(request: HttpRequest) -> HttpResponse:
+    identities = Identity.objects.prefetch_related("authorized_keys")
+    return render(request, "identities/list.html", {"identities": identities})
+
+
+@permission_required(Permission.MANAGE_IDENTITIES)
+@require_http_methods(["GET", "POST"])
+def identity_import(request: HttpRequest) -> HttpResponse:
+    form = P12Form(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        identity = Identity()
+        identity.fill_from(form.cleaned_data["parsed"])
+        identity.save()
+        messages.success(request, f"Imported “{identity.common_name}”.")
+        return redirect("identities:detail", identity.pk)
+    return render(request, "identities/import.html", {"form": form})
+
+
+@permission_required(Permission.VIEW_IDENTITIES)
+def identity_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    identity = get_object_or_404(Identity, pk=pk)
+    context = {
+        "identity": identity,
+        "facts": identity.facts(),
+        "chain": [cert.subject.rfc4514_string() for cert in identity.chain_certificates()],
+        "authorized_keys": identity.authorized_keys.all(),
+    }
+    return render(request, "identities/detail.html", context)
+
+
+@permission_required(Permission.MANAGE_IDENTITIES)
+@require_http_methods(["GET", "POST"])
+def identity_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    identity = get_object_or_404(Identity, pk=pk)
+    form = P12Form(request.POST or None, request.FILES or None, replacing=identity)
+    if request.method == "POST" and form.is_valid():
+        # Authorizations and the active switch belong to the record and stay as they are.
+        identity.fill_from(form.cleaned_data["parsed"])
+        identity.save()
+        messages.success(request, f"Replaced the identity with “{identity.common_name}”.")
+        return redirect("identities:detail", identity.pk)
+    return render(request, "identities/edit.html", {"form": form, "identity": identity})
+
+
+@permission_required(Permission.MANAGE_IDENTITIES)
+@require_http_methods(["GET", "POST"])
+def identity_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    identity = get_object_or_404(Identity, pk=pk)
+    if request.method == "POST":
+        identity.delete()
+        messages.success(request, f"Deleted “{identity.common_name}”.")
+        return redirect("identities:list")
+    return render(request, "identities/delete.html", {"identity": identity})
+
+
+@permission_required(Permission.AUTHORIZE_IDENTITIES)
+@require_http_methods(["GET", "POST"])
+def identity_authorize(request: HttpRequest, pk: int) -> HttpResponse:
+    identity = get_object_or_404(Identity, pk=pk)
+    form = AuthorizeForm(request.POST or None, instance=identity)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Saved who may use “{identity.common_name}”.")
+        return redirect("identities:detail", identity.pk)
+    return render(request, "identities/authorize.html", {"form": form, "identity": identity})
+
+
+@permission_required(Permission.TEST_SIGN)
+@require_http_methods(["GET", "POST"])
+def identity_sign(request: HttpRequest, pk: int) -> HttpResponse:
+    identity = get_object_or_404(Identity, pk=pk)
+    form = TestSignForm(request.POST or None, request.FILES or None, identity=identity)
+    result = None
+    if request.method == "POST" and form.is_valid():
+        algorithm = Algorithm(form.cleaned_data["algorithm"])
+        digest = hashlib.new(algorithm.hash_algorithm.name, form.content()).digest()
+        signature = SoftwareSigner(identity).sign_digest(digest, algorithm)
+        # The signature is shown only once its audit record is committed.
+        with transaction.atomic():
+            records.record(
+                RequestType.SIGN,
+                Status.SUCCESS,
+                source=Source.WEB,
+                identity=identity,
+                user=request.user,
+                algorithm=algorithm,
+                digest=digest,
+                address=request.META.get("REMOTE_ADDR"),
+            )
+        result = {
+            "algorithm": algorithm,
+            "digest": digest.hex(),
+            "signature": base64.b64encode(signature).decode(),
+            "verified": verify_digest(
+                identity.certificate().public_key(), algorithm, digest, signature
+            ),
+        }
+    context = {"form": form, "identity": identity, "result": result}
+    return render(request, "identities/sign.html", context)
