@@ -11,6 +11,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from asn1crypto import cms as asn1_cms
+from asn1crypto import keys as asn1_keys
+from asn1crypto import pkcs12 as asn1_pkcs12
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -36,6 +40,18 @@ class BaseTestCase(TestCase):
         cls.alice = cls.make_user("alice", is_admin=True, accepted_agreement=agreement)
         cls.bob = cls.make_user("bob", accepted_agreement=agreement)
         cls.charlie = cls.make_user("charlie", is_active=False, accepted_agreement=agreement)
+
+    @staticmethod
+    def store_identity(**options):
+        """An identity made by ``make_identity`` and saved, as an import would; and its files."""
+        from signing_service.identities.models import Identity
+        from signing_service.identities.p12 import parse_p12
+
+        made = make_identity(**options)
+        identity = Identity()
+        identity.fill_from(parse_p12(made.p12, made.password))
+        identity.save()
+        return identity, made
 
     @staticmethod
     def make_user(username: str, password: str = PASSWORD, **fields) -> User:
@@ -96,7 +112,7 @@ def cached_key(kind: str, index: int = 0):
 
 
 @functools.cache
-def test_ca() -> tuple[x509.Certificate, object]:
+def fake_ca() -> tuple[x509.Certificate, object]:
     key = cached_key("rsa2048", 99)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Signing Manager Test CA")])
     now = datetime.datetime.now(datetime.UTC)
@@ -117,7 +133,7 @@ def test_ca() -> tuple[x509.Certificate, object]:
 def make_certificate(
     key, common_name: str, *, valid_days: int = 365, expired: bool = False, installer: bool = False
 ) -> x509.Certificate:
-    ca_certificate, ca_key = test_ca()
+    ca_certificate, ca_key = fake_ca()
     now = datetime.datetime.now(datetime.UTC)
     start = now - datetime.timedelta(days=valid_days + 10 if expired else 1)
     end = now + datetime.timedelta(days=-10 if expired else valid_days)
@@ -183,6 +199,49 @@ def openssl_p12(
         return (folder / "out.p12").read_bytes()
 
 
+def unprotected_p12(certificate: x509.Certificate, key) -> bytes:
+    """A .p12 with plain (unencrypted) bags and no MAC, as some scripts write them.
+
+    openssl and cryptography refuse to write a key with a certificate it does not belong to,
+    so this is how a test gets such a file.
+    """
+    key_bag = asn1_pkcs12.SafeBag(
+        {
+            "bag_id": "key_bag",
+            "bag_value": asn1_keys.PrivateKeyInfo.load(
+                key.private_bytes(
+                    serialization.Encoding.DER,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            ),
+        }
+    )
+    cert_bag = asn1_pkcs12.SafeBag(
+        {
+            "bag_id": "cert_bag",
+            "bag_value": asn1_pkcs12.CertBag(
+                {
+                    "cert_id": "x509",
+                    "cert_value": asn1_x509.Certificate.load(
+                        certificate.public_bytes(serialization.Encoding.DER)
+                    ),
+                }
+            ),
+        }
+    )
+    contents = asn1_pkcs12.SafeContents([key_bag, cert_bag])
+    safe = asn1_pkcs12.AuthenticatedSafe(
+        [asn1_cms.ContentInfo({"content_type": "data", "content": contents.dump()})]
+    )
+    return asn1_pkcs12.Pfx(
+        {
+            "version": "v3",
+            "auth_safe": asn1_cms.ContentInfo({"content_type": "data", "content": safe.dump()}),
+        }
+    ).dump()
+
+
 _identity_counter = itertools.count(1)
 
 
@@ -201,7 +260,7 @@ def make_identity(
     common_name = common_name or f"Developer ID Application: Test {number} ({TEAM_ID})"
     key = cached_key(key_kind, number % 3)
     certificate = make_certificate(key, common_name, expired=expired, installer=installer)
-    ca_certificate, _ = test_ca()
+    ca_certificate, _ = fake_ca()
     chain = [ca_certificate] if with_chain else []
     p12 = openssl_p12(certificate, key, password, encoding, chain)
     return TestIdentity(p12, password, certificate, key, ca_certificate)

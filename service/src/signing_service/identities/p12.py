@@ -67,7 +67,8 @@ def check_structure(data: bytes) -> None:
         pfx["version"].native  # noqa: B018 - reading the fields is what checks them
         pfx.authenticated_safe  # noqa: B018
     except ValueError as error:
-        if "Insufficient data" in str(error):
+        # A DER SEQUENCE that runs out is a .p12 cut short; anything else is not a .p12.
+        if data[0] == 0x30 and "Insufficient data" in str(error):
             raise P12Error("The file is truncated or corrupt: it ends too early.") from None
         raise P12Error("This is not a .p12 (PKCS#12) file, or it is corrupt.") from None
 
@@ -79,13 +80,7 @@ def parse_p12(data: bytes, password: str, now: datetime.datetime | None = None) 
         loaded = pkcs12.load_pkcs12(data, password.encode("utf-8"))
     except ValueError:
         raise P12Error("The password is wrong (or the file was altered).") from None
-    if loaded.cert is None:
-        raise P12Error("The file holds no certificate.")
-    if loaded.key is None:
-        raise P12Error(
-            "The file holds a certificate but no private key. Export the identity with its "
-            "private key."
-        )
+    check_contents(loaded)
     certificate = loaded.cert.certificate
     check_key_matches(certificate, loaded.key)
     check_validity(certificate, now or datetime.datetime.now(datetime.UTC))
@@ -95,6 +90,24 @@ def parse_p12(data: bytes, password: str, now: datetime.datetime | None = None) 
         private_key=loaded.key,
         chain=[cert for cert in chain if cert != certificate],
     )
+
+
+def check_contents(loaded: pkcs12.PKCS12KeyAndCertificates) -> None:
+    has_certificates = loaded.cert is not None or bool(loaded.additional_certs)
+    if loaded.key is None:
+        if not has_certificates:
+            raise P12Error("The file holds neither a certificate nor a private key.")
+        raise P12Error(
+            "The file holds a certificate but no private key. Export the identity with its "
+            "private key."
+        )
+    if loaded.cert is None:
+        if has_certificates:
+            # OpenSSL pairs the key with the certificate it belongs to; none did.
+            raise P12Error(
+                "The private key in the file does not belong to any of its certificates."
+            )
+        raise P12Error("The file holds a private key but no certificate.")
 
 
 def check_key_matches(certificate: x509.Certificate, private_key) -> None:
