@@ -36,3 +36,12 @@ class ToggleTestCase(BaseTestCase):
         )
         self.identity.refresh_from_db()
         self.assertTrue(self.identity.is_active)
+
+    def test_it_never_redirects_from_https_to_http(self):
+        self.client.force_login(self.bob)
+        response = self.client.post(
+            f"/identities/{self.identity.pk}/toggle/",
+            {"next": "http://testserver/identities/1/"},
+            secure=True,
+        )
+        self.assertRedirects(response, "/identities/", fetch_redirect_response=False)

@@ -19,7 +19,8 @@ PAGE_SIZE = 50
 def event_list(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET or None)
     events = AuditEvent.objects.all()
-    if form.is_valid():
+    if form.is_bound:
+        form.is_valid()  # collects the valid filters in cleaned_data, the errors for the page
         events = form.filter(events)
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()

@@ -1,0 +1,99 @@
+import re
+
+from signing_service.access.models import ApiKey
+from signing_service.test import BaseTestCase
+
+SECRET = re.compile(r"smk_[0-9a-f]{10}_[A-Za-z0-9_-]{43}")
+
+
+class KeyCreateTestCase(BaseTestCase):
+    def setUp(self):
+        self.client.force_login(self.alice)
+
+    def create(self, name="build machines"):
+        return self.client.post("/api-keys/new/", {"name": name})
+
+    def secret_in(self, response) -> str:
+        found = SECRET.findall(response.content.decode())
+        self.assertTrue(found, "the page shows no API key")
+        self.assertEqual(len(set(found)), 1)
+        return found[0]
+
+    def test_it_shows_the_form(self):
+        response = self.client.get("/api-keys/new/")
+        self.assertContains(response, 'name="name"')
+        self.assertContains(response, "Create API key")
+
+    def test_it_creates_a_key_and_shows_its_secret(self):
+        response = self.create()
+        self.assertEqual(response.status_code, 200)
+        secret = self.secret_in(response)
+        key = ApiKey.objects.get()
+        self.assertEqual(key.name, "build machines")
+        self.assertEqual(key.created_by, self.alice)
+        self.assertTrue(key.is_active)
+        self.assertEqual(ApiKey.find(secret), key)
+        self.assertContains(response, f'value="{secret}"')
+        self.assertContains(response, f"signing-manager -s -i http://testserver -a {secret}")
+
+    def test_the_page_with_the_secret_is_not_cacheable(self):
+        response = self.create()
+        cache_control = response["Cache-Control"]
+        self.assertIn("no-store", cache_control)
+        self.assertIn("no-cache", cache_control)
+        self.assertIn("private", cache_control)
+
+    def test_the_secret_is_never_shown_again(self):
+        secret = self.secret_in(self.create())
+        key = ApiKey.objects.get()
+        random_part = secret.split("_", 2)[2]
+        for path in [
+            "/",
+            "/api-keys/",
+            "/api-keys/new/",
+            f"/api-keys/{key.pk}/clients/",
+            "/api-keys/clients/",
+            f"/api-keys/{key.pk}/delete/",
+            "/api/",
+        ]:
+            with self.subTest(path=path):
+                response = self.client.get(path)
+                self.assertEqual(response.status_code, 200)
+                self.assertNotContains(response, random_part)
+
+    def test_each_creation_makes_a_new_key(self):
+        first = self.secret_in(self.create("one"))
+        second = self.secret_in(self.create("one"))
+        self.assertNotEqual(first, second)
+        self.assertEqual(ApiKey.objects.filter(name="one").count(), 2)
+
+    def test_the_name_is_required(self):
+        for name in ["", "   "]:
+            with self.subTest(name=name):
+                response = self.create(name)
+                self.assertContains(response, "This field is required.")
+                self.assertNotRegex(response.content.decode(), SECRET)
+        self.assertFalse(ApiKey.objects.exists())
+
+    def test_the_name_is_limited_to_100_characters(self):
+        response = self.create("x" * 101)
+        self.assertContains(response, "at most 100 characters")
+        self.assertFalse(ApiKey.objects.exists())
+
+    def test_the_name_is_escaped(self):
+        response = self.create("<b>bold</b>")
+        self.assertContains(response, "&lt;b&gt;bold&lt;/b&gt;")
+        self.assertNotContains(response, "<b>bold</b>")
+
+    def test_bob_may_not_create_keys(self):
+        self.client.force_login(self.bob)
+        self.assertEqual(self.client.get("/api-keys/new/").status_code, 403)
+        self.assertEqual(self.create().status_code, 403)
+        self.assertFalse(ApiKey.objects.exists())
+
+    def test_it_needs_the_csrf_token(self):
+        client = self.client_class(enforce_csrf_checks=True)
+        client.force_login(self.alice)
+        response = client.post("/api-keys/new/", {"name": "build machines"})
+        self.assertEqual(response.status_code, 403)
+        self.assertFalse(ApiKey.objects.exists())
