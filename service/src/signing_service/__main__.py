@@ -28,6 +28,9 @@ def apply_environment_options(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     argv = apply_environment_options(sys.argv[1:] if argv is None else argv)
+    if argv[:1] != ["run"]:
+        # Ops commands print their own results; the service's INFO lines would be noise there.
+        os.environ.setdefault("SIGNING_SERVICE_LOG_LEVEL", "WARNING")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "signing_service.settings")
 
     from django.core.exceptions import ImproperlyConfigured

@@ -181,6 +181,14 @@ class WatchedPage:
         self.page.get_by_role("button", name="Accept", exact=True).click()
         self.expect_path("/")
 
+    def first_sign_in(self, username: str, first_password: str, new_password: str) -> None:
+        """A new user's first sign-in from the login page: sign in, replace the password given
+        at creation, accept the agreement; it ends on the main page."""
+        self.page.goto(self.base_url + "/")
+        self.sign_in(username, first_password)
+        self.change_password(first_password, new_password)
+        self.accept_agreement()
+
 
 expect.set_options(timeout=TIMEOUT_MS)
 
@@ -236,3 +244,23 @@ def new_page(browser, running_service) -> Iterator[Callable[[], WatchedPage]]:
 @pytest.fixture
 def watched_page(new_page) -> WatchedPage:
     return new_page()
+
+
+@pytest.fixture
+def create_user(running_service, tmp_path) -> Callable[..., None]:
+    """A function adding a user with ``signing-service user create`` on the running service.
+
+    Like every user created that way, the user must change the password at the first sign-in
+    (``WatchedPage.first_sign_in``).
+    """
+
+    def create(username: str, password: str, *, admin: bool = False) -> None:
+        password_file = tmp_path / f"{username}-password"
+        password_file.write_text(password + "\n", encoding="utf-8")
+        options = ("--admin",) if admin else ()
+        created = running_service.manage(
+            "user", "create", username, *options, "--password-file", str(password_file)
+        )
+        assert created.returncode == 0, created.stdout + created.stderr
+
+    return create

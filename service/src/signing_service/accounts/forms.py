@@ -7,6 +7,7 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
 
 from signing_service.accounts.models import User
+from signing_service.accounts.validators import validate_username
 
 
 class PasswordChangeForm(auth_forms.PasswordChangeForm):
@@ -54,11 +55,10 @@ class TemporaryPasswordForm(forms.Form):
 
 
 class UserCreateForm(TemporaryPasswordForm):
-    username = forms.RegexField(
-        regex=r"^[\w.@+-]{1,150}$",
+    username = forms.CharField(
         max_length=150,
+        validators=[validate_username],
         help_text="Letters, digits and @ . + - _ only.",
-        error_messages={"invalid": "Use only letters, digits and @ . + - _ in a user name."},
     )
     is_admin = forms.BooleanField(label="Application admin", required=False)
     field_order = ["username", "is_admin", "password1", "password2"]

@@ -1,5 +1,7 @@
 """Password rules beyond Django's own validators."""
 
+import re
+
 from django.core.exceptions import ValidationError
 
 DEFAULT_ADMIN_USERNAME = "admin"
@@ -18,3 +20,12 @@ class NotDefaultPasswordValidator:
 
     def get_help_text(self) -> str:
         return "Your password cannot be the default password."
+
+
+USERNAME_PATTERN = r"^[\w.@+-]{1,150}$"
+USERNAME_MESSAGE = "Use 1 to 150 letters, digits and @ . + - _ in a user name."
+
+
+def validate_username(username: str) -> None:
+    if not re.fullmatch(USERNAME_PATTERN, username):
+        raise ValidationError(USERNAME_MESSAGE, code="invalid_username")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from axes.utils import reset as axes_reset
 from django.contrib import messages
 from django.contrib.auth import logout, update_session_auth_hash
 from django.http import HttpRequest, HttpResponse
@@ -104,6 +105,7 @@ def user_reset_password(request: HttpRequest, pk: int) -> HttpResponse:
         subject.set_password(form.cleaned_data["password1"])
         subject.must_change_password = True
         subject.save()
+        axes_reset(username=subject.username)  # the new password lifts a sign-in lockout
         if subject == request.user:
             update_session_auth_hash(request, subject)
         messages.success(request, f"{subject.username} must choose a new password at next sign-in.")

@@ -6,12 +6,14 @@ import getpass
 import sys
 from pathlib import Path
 
+from axes.utils import reset as axes_reset
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from signing_service.accounts.bootstrap import prepare_database
 from signing_service.accounts.models import User
+from signing_service.accounts.validators import validate_username
 
 
 def read_password(password_file: str | None, user: User) -> str:
@@ -54,6 +56,10 @@ class Command(BaseCommand):
         prepare_database()
         name = options["name"]
         if options["action"] == "create":
+            try:
+                validate_username(name)
+            except ValidationError as error:
+                raise CommandError(" ".join(error.messages)) from None
             if User.objects.filter(username__iexact=name).exists():
                 raise CommandError(f"A user named {name!r} already exists.")
             user = User(username=name, is_admin=options["admin"])
@@ -64,6 +70,7 @@ class Command(BaseCommand):
         user.set_password(read_password(options["password_file"], user))
         user.must_change_password = True
         user.save()
+        axes_reset(username=user.username)  # a new password lifts a sign-in lockout
         role = "admin" if user.is_admin else "user"
         verb = "Created" if options["action"] == "create" else "Set the password of"
         self.stdout.write(
