@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from django.http import HttpRequest
 
 from signing_service.access import tokens
-from signing_service.access.models import ApiKey, Client
+from signing_service.access.models import ApiKey
+from signing_service.api.auth import find_client
 from signing_service.identities.models import Identity
 
 
@@ -22,14 +23,6 @@ class CredentialCheck:
     @property
     def usable(self) -> bool:
         return self.found and not self.problems
-
-
-def find_client(secret: str) -> Client | None:
-    token_id = tokens.split_secret(secret, tokens.CLIENT_TOKEN_PREFIX)
-    client = Client.objects.select_related("api_key").filter(token_id=token_id).first()
-    if client is None or not tokens.secret_matches(secret, client.token_hash):
-        return None
-    return client
 
 
 def check_credential(secret: str) -> CredentialCheck:

@@ -1,22 +1,48 @@
 """The client API, version 1 (django-ninja), mounted at ``/api/v1/``.
 
 The wire contract is in DESIGN.md ("Client API v1"); this module is its only implementation.
+Every call but ``version`` is audited: one record per registration, per listing and per digest,
+success or failure. A signature leaves only after its audit record is committed (fail closed).
 """
 
 from __future__ import annotations
 
+import base64
+import datetime
+import logging
+
+from axes.helpers import get_client_ip_address
+from django.db import DatabaseError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
 from ninja import NinjaAPI, Schema
+from ninja.responses import Status as WithStatus
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 import signing_service
+from signing_service.access import tokens
+from signing_service.access.models import Client
+from signing_service.api import errors, schemas
+from signing_service.api.auth import ApiKeyBearer, Caller, ClientTokenBearer
+from signing_service.api.signing import SignJob, prepare, sign_jobs
+from signing_service.audit import records
+from signing_service.audit.models import AuditEvent, RequestType, Status
+from signing_service.identities.models import Identity
+
+log = logging.getLogger(__name__)
 
 API_VERSION = 1
+LAST_SEEN_INTERVAL = datetime.timedelta(minutes=1)
 
 api = NinjaAPI(
     title="Signing Service client API",
     version=str(API_VERSION),
+    description="Register a client, list the identities it may use, sign digests with them.",
     urls_namespace="api",
     docs_url="/docs",
 )
+
+ERRORS = {status: schemas.ErrorOut for status in (401, 403, 422, 503)}
 
 
 class VersionOut(Schema):
@@ -24,7 +50,284 @@ class VersionOut(Schema):
     api_version: int
 
 
+# --- errors -------------------------------------------------------------------------------------
+
+
+@api.exception_handler(errors.ApiError)
+def api_error(request: HttpRequest, error: errors.ApiError):
+    return api.create_response(request, error.body(), status=error.status)
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request: HttpRequest, error: ValidationError):
+    first = error.errors[0] if error.errors else {}
+    where = ".".join(str(part) for part in first.get("loc", ())[1:]) or "body"
+    return refuse_bad_parameters(request, f"{where}: {first.get('msg', 'invalid')}.")
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, error: HttpError):
+    if error.status_code == 400:  # ninja could not parse the body (not JSON, ...)
+        return refuse_bad_parameters(request, f"The request body is not valid: {error}.")
+    code = "bad_request" if error.status_code < 500 else "server_error"
+    return api_error(request, errors.ApiError(error.status_code, code, str(error)))
+
+
+@api.exception_handler(AuthenticationError)
+def authentication_error(request: HttpRequest, error: AuthenticationError):
+    return api_error(request, errors.bad_credentials())
+
+
+def refuse_bad_parameters(request: HttpRequest, message: str):
+    """A body that does not fit the contract: refused after the credentials, and audited."""
+    refusal = errors.bad_parameters(message)
+    caller: Caller | None = getattr(request, "auth", None)
+    request_type = getattr(request, "audit_request_type", None)
+    if caller is not None and request_type is not None:
+        try:
+            (caller.require_active_client if caller.client else caller.require_active_key)()
+        except errors.ApiError as credential_error:
+            refusal = credential_error
+        refusal = audit_refusal(request, request_type, caller, refusal)
+    return api_error(request, refusal)
+
+
+# --- auditing -----------------------------------------------------------------------------------
+
+
+def address_of(request: HttpRequest) -> str | None:
+    return get_client_ip_address(request)
+
+
+def commit(events: list[AuditEvent]) -> None:
+    """Write the audit records, or refuse the whole request (503) if they cannot be written."""
+    try:
+        records.save_all(events)
+    except DatabaseError:
+        log.exception("Writing audit records failed; the request is refused.")
+        raise errors.audit_unavailable() from None
+
+
+def audit_refusal(
+    request: HttpRequest, request_type: RequestType, caller: Caller, error: errors.ApiError
+) -> errors.ApiError:
+    """Record a refused request; the error to answer with (503 if even that fails)."""
+    event = records.build(
+        request_type,
+        Status.FAILURE,
+        reason=error.code,
+        message=error.message,
+        api_key=caller.api_key,
+        client=caller.client,
+        address=address_of(request),
+    )
+    try:
+        commit([event])
+    except errors.ApiError as unavailable:
+        return unavailable
+    return error
+
+
+def touch(client: Client, address: str | None) -> None:
+    """Note when and from where a client was last seen, at most once a minute per client."""
+    now = timezone.now()
+    stale = client.last_seen is None or now - client.last_seen > LAST_SEEN_INTERVAL
+    if stale or client.address != address:
+        Client.objects.filter(pk=client.pk).update(last_seen=now, address=address)
+
+
+# --- endpoints ----------------------------------------------------------------------------------
+
+
 @api.get("/version", response=VersionOut, auth=None, summary="Service and API versions")
 def version(request):
     """Answer without authentication so a client can check it reached a Signing Service."""
     return {"service_version": signing_service.__version__, "api_version": API_VERSION}
+
+
+class Registering(ApiKeyBearer):
+    def __call__(self, request):
+        request.audit_request_type = RequestType.REGISTER
+        return super().__call__(request)
+
+
+class Listing(ClientTokenBearer):
+    def __call__(self, request):
+        request.audit_request_type = RequestType.INDEX
+        return super().__call__(request)
+
+
+class Signing(ClientTokenBearer):
+    def __call__(self, request):
+        request.audit_request_type = RequestType.SIGN
+        return super().__call__(request)
+
+
+@api.post(
+    "/clients",
+    auth=Registering(),
+    response={201: schemas.RegisterOut, **ERRORS, 409: schemas.ErrorOut},
+    summary="Register this machine as a client of an API key",
+)
+def register(request, body: schemas.RegisterIn):
+    """Returns the client token, once; the service keeps only its hash."""
+    caller: Caller = request.auth
+    address = address_of(request)
+    try:
+        api_key = caller.require_active_key()
+        refuse_known_machine(api_key, body.machine_id)
+    except errors.ApiError as error:
+        raise audit_refusal(request, RequestType.REGISTER, caller, error) from None
+    secret = tokens.new_secret(tokens.CLIENT_TOKEN_PREFIX)
+    client = Client(
+        api_key=api_key,
+        hostname=body.hostname,
+        os=body.os,
+        client_version=body.client_version,
+        machine_id=body.machine_id,
+        address=address,
+        token_id=secret.token_id,
+        token_hash=secret.digest,
+        last_seen=timezone.now(),
+    )
+    event = records.build(
+        RequestType.REGISTER,
+        Status.SUCCESS,
+        message=f"{body.hostname} ({body.os}, client {body.client_version})",
+        api_key=api_key,
+        client=client,
+        address=address,
+    )
+    try:
+        with transaction.atomic():
+            client.save()
+            event.client = client
+            commit([event])
+    except DatabaseError:
+        raise errors.audit_unavailable() from None
+    return WithStatus(201, {"client_id": client.pk, "client_token": secret.value})
+
+
+def refuse_known_machine(api_key, machine_id: str) -> None:
+    """A machine registers once per key: an inactive client must not re-register its way out."""
+    existing = Client.objects.filter(api_key=api_key, machine_id=machine_id).first()
+    if existing is None:
+        return
+    if not existing.is_active:
+        raise errors.inactive_client(existing.hostname)
+    raise errors.ApiError(
+        409,
+        "already_registered",
+        f"This machine is already registered as client {existing.pk} ({existing.hostname}); "
+        "use its token, or ask an admin to delete that client to register again.",
+    )
+
+
+@api.get(
+    "/certificates",
+    auth=Listing(),
+    response={200: schemas.CertificatesOut, **ERRORS},
+    summary="The identities this client may use",
+)
+def certificates(request):
+    caller: Caller = request.auth
+    address = address_of(request)
+    try:
+        client = caller.require_active_client()
+    except errors.ApiError as error:
+        raise audit_refusal(request, RequestType.INDEX, caller, error) from None
+    identities = list(Identity.objects.usable_by(client.api_key))
+    commit(
+        [
+            records.build(
+                RequestType.INDEX,
+                Status.SUCCESS,
+                message=f"{len(identities)} identities listed",
+                api_key=client.api_key,
+                client=client,
+                address=address,
+            )
+        ]
+    )
+    touch(client, address)
+    return {"certificates": [certificate_out(identity) for identity in identities]}
+
+
+def certificate_out(identity: Identity) -> dict:
+    return {
+        "sha1": identity.sha1,
+        "sha256": identity.sha256,
+        "common_name": identity.common_name,
+        "certificate": base64.b64encode(bytes(identity.certificate_der)).decode(),
+        "chain": identity.chain,
+        "key_type": identity.key_type,
+        "key_size": identity.key_size,
+        "not_after": identity.not_after.isoformat(),
+    }
+
+
+def run_sign_jobs(request, jobs: list[SignJob]) -> list[SignJob]:
+    """Authorize, sign and audit the jobs; each ends with a signature or an error."""
+    caller: Caller = request.auth
+    address = address_of(request)
+    try:
+        client = caller.require_active_client()
+    except errors.ApiError as error:
+        raise audit_refusal(request, RequestType.SIGN, caller, error) from None
+    identities: dict[str, Identity] = {}
+    for job in jobs:
+        prepare(job, client.api_key, identities)
+    sign_jobs(jobs)
+    commit([sign_event(job, client, address) for job in jobs])
+    touch(client, address)
+    return jobs
+
+
+def sign_event(job: SignJob, client: Client, address: str | None) -> AuditEvent:
+    return records.build(
+        RequestType.SIGN,
+        Status.FAILURE if job.error else Status.SUCCESS,
+        reason=job.error.code if job.error else "",
+        message=job.error.message if job.error else "",
+        api_key=client.api_key,
+        client=client,
+        identity=job.identity,
+        algorithm=job.algorithm,
+        digest=job.digest,
+        address=address,
+    )
+
+
+def job_for(item: schemas.SignIn) -> SignJob:
+    return SignJob(item.certificate, item.algorithm, item.digest)
+
+
+@api.post(
+    "/sign",
+    auth=Signing(),
+    response={200: schemas.SignOut, **ERRORS, 404: schemas.ErrorOut},
+    summary="Sign one digest",
+)
+def sign(request, body: schemas.SignIn):
+    (job,) = run_sign_jobs(request, [job_for(body)])
+    if job.error:
+        raise job.error
+    return {"signature": base64.b64encode(job.signature).decode()}
+
+
+@api.post(
+    "/sign/batch",
+    auth=Signing(),
+    exclude_none=True,
+    response={200: schemas.BatchOut, **ERRORS},
+    summary=f"Sign up to {schemas.MAX_BATCH} digests; each gets a signature or an error",
+)
+def sign_batch(request, body: schemas.BatchIn):
+    jobs = run_sign_jobs(request, [job_for(item) for item in body.requests])
+    return {"results": [batch_item(job) for job in jobs]}
+
+
+def batch_item(job: SignJob) -> dict:
+    if job.error:
+        return {"error": job.error.body()["error"]}
+    return {"signature": base64.b64encode(job.signature).decode()}

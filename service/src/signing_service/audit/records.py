@@ -7,13 +7,17 @@ their transaction and release after the commit; if the write fails, nothing is r
 from __future__ import annotations
 
 import datetime
+import logging
 import threading
 import time
 
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from signing_service.audit.models import AuditEvent, RequestType, Source, Status
 from signing_service.configuration.models import ServiceSettings
+
+log = logging.getLogger(__name__)
 
 # Purging on every write would put a DELETE on the signing hot path; once a minute per process
 # keeps the table within a minute of the retention period.
@@ -22,7 +26,7 @@ _purge_lock = threading.Lock()
 _last_purge = -float("inf")
 
 
-def record(
+def build(
     request_type: RequestType,
     status: Status,
     *,
@@ -37,8 +41,8 @@ def record(
     digest: bytes = b"",
     address: str | None = None,
 ) -> AuditEvent:
-    """Write one audit record (with snapshots of the names involved) and purge old ones."""
-    event = AuditEvent.objects.create(
+    """An unsaved audit record, with snapshots of the names involved."""
+    return AuditEvent(
         request_type=request_type,
         status=status,
         reason=reason,
@@ -57,7 +61,23 @@ def record(
         digest=digest.hex()[:128],
         address=address,
     )
-    purge_if_due()
+
+
+def save_all(events: list[AuditEvent]) -> None:
+    """Write records in one transaction (all or none), then purge old ones if it is time."""
+    with transaction.atomic():
+        AuditEvent.objects.bulk_create(events)
+    try:
+        purge_if_due()
+    except DatabaseError:
+        # The records are written; a purge that fails is tried again at the next interval.
+        log.exception("Purging old audit records failed.")
+
+
+def record(request_type: RequestType, status: Status, **fields) -> AuditEvent:
+    """Write one audit record (see ``build`` for the fields) and purge old ones."""
+    event = build(request_type, status, **fields)
+    save_all([event])
     return event
 
 

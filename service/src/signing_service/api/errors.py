@@ -1,0 +1,38 @@
+"""The client API's one error type and its wire form: ``{"error": {"code", "message"}}``."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """A refusal with its HTTP status, a snake_case code and a sentence for the user."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def body(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+def bad_credentials() -> ApiError:
+    return ApiError(401, "bad_credentials", "The token is missing, malformed or unknown.")
+
+
+def inactive_key(name: str) -> ApiError:
+    return ApiError(403, "inactive_key", f"The API key “{name}” is inactive.")
+
+
+def inactive_client(hostname: str) -> ApiError:
+    return ApiError(403, "inactive_client", f"This client ({hostname}) is inactive.")
+
+
+def bad_parameters(message: str) -> ApiError:
+    return ApiError(422, "bad_parameters", message)
+
+
+def audit_unavailable() -> ApiError:
+    return ApiError(
+        503, "audit_unavailable", "The request could not be audited, so it was not carried out."
+    )

@@ -1,0 +1,96 @@
+"""Signing for the client API: find the identity a caller may use, check the request, sign.
+
+Nothing here returns a signature to the caller; the endpoints do, once the audit is committed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+
+from signing_manager.algorithms import Algorithm
+from signing_service.access.models import ApiKey
+from signing_service.api.errors import ApiError, bad_parameters
+from signing_service.identities.models import Identity
+from signing_service.identities.signers import SoftwareSigner
+
+FINGERPRINT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+@dataclass
+class SignJob:
+    """One digest to sign, and what became of it."""
+
+    fingerprint: str
+    algorithm: Algorithm
+    encoded_digest: str
+    identity: Identity | None = None
+    digest: bytes = b""
+    signature: bytes | None = None
+    error: ApiError | None = None
+
+
+def find_identity(fingerprint: str, api_key: ApiKey, cache: dict | None = None) -> Identity:
+    """The identity the key may use: 404 if there is none, 403 if inactive or not authorized."""
+    fingerprint = fingerprint.strip().lower().replace(":", "")
+    if not FINGERPRINT.fullmatch(fingerprint):
+        raise bad_parameters("certificate must be a SHA-1 or SHA-256 fingerprint in hex.")
+    if cache is not None and fingerprint in cache:
+        return cache[fingerprint]
+    field = "sha1" if len(fingerprint) == 40 else "sha256"
+    identity = Identity.objects.filter(**{field: fingerprint}).first()
+    if identity is None:
+        raise ApiError(404, "unknown_identity", "No identity has this fingerprint.")
+    if not identity.is_active:
+        raise ApiError(403, "inactive_identity", f"“{identity.common_name}” is inactive.")
+    if not identity.is_authorized_for(api_key):
+        raise ApiError(
+            403,
+            "unauthorized_identity",
+            f"This API key is not authorized to use “{identity.common_name}”.",
+        )
+    if cache is not None:
+        cache[fingerprint] = identity
+    return identity
+
+
+def decode_digest(job: SignJob) -> bytes:
+    try:
+        digest = base64.b64decode(job.encoded_digest, validate=True)
+    except (binascii.Error, ValueError):
+        raise bad_parameters("digest is not valid base64.") from None
+    if len(digest) != job.algorithm.digest_size:
+        raise bad_parameters(
+            f"{job.algorithm} needs a {job.algorithm.digest_size}-byte digest, "
+            f"not {len(digest)} bytes."
+        )
+    return digest
+
+
+def prepare(job: SignJob, api_key: ApiKey, cache: dict | None = None) -> None:
+    """Resolve the identity and digest of a job, or set its error."""
+    try:
+        job.identity = find_identity(job.fingerprint, api_key, cache)
+        job.digest = decode_digest(job)
+        if job.algorithm.key_type != job.identity.key_type:
+            raise bad_parameters(
+                f"{job.algorithm} cannot be used with the {job.identity.key_type} key "
+                f"of “{job.identity.common_name}”."
+            )
+    except ApiError as error:
+        job.error = error
+
+
+def sign_jobs(jobs: list[SignJob]) -> None:
+    """Sign every prepared job, decrypting each identity's key once."""
+    by_identity: dict[int, list[SignJob]] = {}
+    for job in jobs:
+        if job.error is None:
+            by_identity.setdefault(job.identity.pk, []).append(job)
+    for group in by_identity.values():
+        signer = SoftwareSigner(group[0].identity)
+        signatures = signer.sign_digests([(job.digest, job.algorithm) for job in group])
+        for job, signature in zip(group, signatures, strict=True):
+            job.signature = signature
