@@ -65,7 +65,7 @@ class ImportTestCase(BaseTestCase):
 
     def test_it_refuses_bad_input_and_changes_nothing(self):
         made = make_identity()
-        stranger_key = cached_key("rsa2048", 2)
+        stranger_key = cached_key("rsa2048", 50)  # shared by no test identity
         cases = {
             "wrong password": (made.p12, "not the password", "The password is wrong"),
             "truncated": (made.p12[:700], made.password, "truncated or corrupt"),
