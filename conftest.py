@@ -9,114 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
-import ssl
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-SERVICE_COMMAND = str(Path(sys.executable).with_name("signing-service"))
-START_TIMEOUT = 90
+from signing_service.test import RunningService, free_port
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class RunningService:
-    """A ``signing-service run`` subprocess and what a test needs to reach it."""
-
-    data_dir: Path
-    env: dict[str, str]
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen | None = None
-    log_path: Path | None = None
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    @property
-    def cert_path(self) -> Path:
-        return self.data_dir / "tls" / "cert.pem"
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """Trust exactly the certificate this service generated, and check the host name."""
-        return ssl.create_default_context(cafile=str(self.cert_path))
-
-    def start(self, *extra_args: str) -> RunningService:
-        self.log_path = self.data_dir.with_name(self.data_dir.name + f"-{self.port}.log")
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [
-                SERVICE_COMMAND,
-                "run",
-                "--data-dir",
-                str(self.data_dir),
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                *extra_args,
-            ],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self.wait_until_ready()
-        return self
-
-    def wait_until_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"signing-service exited with {self.process.returncode}:\n{self.log()}")
-            if self.cert_path.exists():
-                with contextlib.suppress(OSError):
-                    urllib.request.urlopen(  # noqa: S310 - https to our own loopback service
-                        self.url + "/api/v1/version", context=self.ssl_context(), timeout=5
-                    ).read()
-                    return
-            time.sleep(0.2)
-        self.stop()
-        pytest.fail(f"signing-service did not answer within {START_TIMEOUT}s:\n{self.log()}")
-
-    def stop(self) -> int:
-        """Send SIGTERM and wait; the exit status, as a clean shutdown must give 0."""
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else 0
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            pytest.fail(f"signing-service ignored SIGTERM:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path else ""
-
-    def manage(self, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess:
-        """Run another ``signing-service`` command on this service's data and database."""
-        return subprocess.run(
-            [SERVICE_COMMAND, *args, "--data-dir", str(self.data_dir)],
-            env=self.env,
-            input=input_text,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+__all__ = ["RunningService", "free_port"]
 
 
 @contextlib.contextmanager

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import functools
 import itertools
 import os
+import signal
+import socket
+import ssl
 import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 from asn1crypto import cms as asn1_cms
@@ -264,3 +271,106 @@ def make_identity(
     chain = [ca_certificate] if with_chain else []
     p12 = openssl_p12(certificate, key, password, encoding, chain)
     return TestIdentity(p12, password, certificate, key, ca_certificate)
+
+
+# --- A real service in a subprocess, for end-to-end tests and benchmarks --------------------
+
+SERVICE_COMMAND = str(Path(sys.executable).with_name("signing-service"))
+START_TIMEOUT = 90
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServiceError(RuntimeError):
+    """The service subprocess did not start or stop as it should; the message has its log."""
+
+
+@dataclasses.dataclass
+class RunningService:
+    """A ``signing-service run`` subprocess and what a test needs to reach it."""
+
+    data_dir: Path
+    env: dict[str, str]
+    port: int = dataclasses.field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def cert_path(self) -> Path:
+        return self.data_dir / "tls" / "cert.pem"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Trust exactly the certificate this service generated, and check the host name."""
+        return ssl.create_default_context(cafile=str(self.cert_path))
+
+    def start(self, *extra_args: str) -> RunningService:
+        self.log_path = self.data_dir.with_name(self.data_dir.name + f"-{self.port}.log")
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                SERVICE_COMMAND,
+                "run",
+                "--data-dir",
+                str(self.data_dir),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                *extra_args,
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.wait_until_ready()
+        return self
+
+    def wait_until_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServiceError(
+                    f"signing-service exited with {self.process.returncode}:\n{self.log()}"
+                )
+            if self.cert_path.exists():
+                with contextlib.suppress(OSError):
+                    urllib.request.urlopen(  # noqa: S310 - https to our own loopback service
+                        self.url + "/api/v1/version", context=self.ssl_context(), timeout=5
+                    ).read()
+                    return
+            time.sleep(0.2)
+        self.stop()
+        raise ServiceError(f"signing-service did not answer in {START_TIMEOUT}s:\n{self.log()}")
+
+    def stop(self) -> int:
+        """Send SIGTERM and wait; the exit status, as a clean shutdown must give 0."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise ServiceError(f"signing-service ignored SIGTERM:\n{self.log()}") from None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def manage(self, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess:
+        """Run another ``signing-service`` command on this service's data and database."""
+        return subprocess.run(
+            [SERVICE_COMMAND, *args, "--data-dir", str(self.data_dir)],
+            env=self.env,
+            input=input_text,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )

@@ -16,8 +16,8 @@ from django.db import DatabaseError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import NinjaAPI, Schema
-from ninja.responses import Status as WithStatus
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.responses import Status as WithStatus
 
 import signing_service
 from signing_service.access import tokens
