@@ -1,25 +1,323 @@
-"""The ``signing-manager`` command line."""
+"""The ``signing-manager`` command line: the user guide's flags, plus commands of our own.
+
+    signing-manager -s -i URL -a API_KEY [-u] [-d]     save settings (the key goes to the keyring)
+    signing-manager -p                                 print the settings (never the key)
+    signing-manager -r [--json]                        refresh and list the identities
+    signing-manager identity cn|sha1|codesign|productsign|show IDENTITY
+    signing-manager sign --identity IDENTITY [--digest-only] FILE
+    signing-manager log [--path]
+
+IDENTITY is a SHA-1 fingerprint or a common name. Errors are one sentence and exit status 1;
+``-d`` adds debug lines to the log (and shows tracebacks).
+"""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives import serialization
+from rich.console import Console
+from rich.table import Table
 
 from signing_manager import __version__
+from signing_manager.algorithms import Algorithm
+from signing_manager.cms import detached_signature
+from signing_manager.config import API_KEY_ENV, Secrets, Settings, config_dir
+from signing_manager.errors import (
+    AmbiguousIdentity,
+    ConfigurationError,
+    IdentityNotFound,
+    SigningManagerError,
+)
+from signing_manager.logs import log_path, set_up_logging
+from signing_manager.remote_key import RemoteSigner
+from signing_manager.service import PIN_FILE, RemoteIdentity, ServiceClient
+
+log = logging.getLogger("signing_manager.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         prog="signing-manager",
         description="Sign macOS code and installer packages with identities kept in a "
         "Signing Service.",
+        epilog="Commands: identity, sign, log (signing-manager COMMAND -h for more).",
     )
+    parser.add_argument(
+        "-s", action="store_true", help="Save settings. Requires -i and -a. Optionally use -d."
+    )
+    parser.add_argument("-i", metavar="URL", help="Specify host for API signing operations.")
+    parser.add_argument(
+        "-a", metavar="API_KEY", help="Specify api key for accessing signing manager service."
+    )
+    parser.add_argument(
+        "-u",
+        action="store_true",
+        help="Trust self-signed certificates (pin the service's certificate on first use).",
+    )
+    parser.add_argument("-d", action="store_true", help="Debug logging.")
+    parser.add_argument(
+        "-r", action="store_true", help="Refresh and display available certificates."
+    )
+    parser.add_argument("-p", action="store_true", help="Print configuration.")
+    parser.add_argument("--json", action="store_true", help="With -r: print JSON for scripts.")
+    parser.add_argument("--version", action="version", version=f"signing-manager {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    identity = commands.add_parser(
+        "identity",
+        help="What the guide's menu copies: the common "
+        "name, SHA-1, codesign or productsign command, certificate.",
+    )
+    identity.add_argument("what", choices=["cn", "sha1", "codesign", "productsign", "show"])
+    identity.add_argument("identity", metavar="IDENTITY", help="SHA-1 or common name.")
+
+    sign = commands.add_parser("sign", help="Sign any file: a detached CMS signature FILE.p7s.")
+    sign.add_argument("--identity", required=True, help="SHA-1 or common name.")
+    sign.add_argument(
+        "--digest-only",
+        action="store_true",
+        help="Write the raw signature of the file's digest (FILE.sig) instead.",
+    )
+    sign.add_argument(
+        "--algorithm",
+        choices=[a.value for a in Algorithm],
+        help="Default: rsa-pkcs1v15-sha256 or ecdsa-sha256, by key type.",
+    )
+    sign.add_argument("-o", "--output", help="Where to write the signature.")
+    sign.add_argument("file")
+
+    log_command = commands.add_parser("log", help="Show the end of the log (SigningManager.log).")
+    log_command.add_argument("--path", action="store_true", help="Print only the log's path.")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    parser.add_argument("--version", action="version", version=f"signing-manager {__version__}")
-    parser.parse_args(argv)
+    arguments = parser.parse_args(argv)
+    settings = None
+    try:
+        settings = Settings.load()
+        set_up_logging(arguments.d or settings.debug)
+        return run(parser, arguments, settings)
+    except SigningManagerError as error:
+        log.error("%s", error)
+        print(f"signing-manager: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        log.exception("Unexpected error")
+        if arguments.d or (settings is not None and settings.debug):
+            raise
+        print(
+            f"signing-manager: unexpected error: {error} (run with -d for details)", file=sys.stderr
+        )
+        return 2
+
+
+def run(parser: argparse.ArgumentParser, arguments, settings: Settings) -> int:
+    if arguments.s:
+        return save(arguments, settings)
+    if arguments.i or arguments.a or arguments.u:
+        raise ConfigurationError(
+            "-i, -a and -u are saved with -s: signing-manager -s -i URL -a KEY"
+        )
+    if arguments.p:
+        return print_settings(settings)
+    if arguments.r:
+        return refresh(settings, as_json=arguments.json)
+    if arguments.command == "identity":
+        return identity_command(settings, arguments.what, arguments.identity)
+    if arguments.command == "sign":
+        return sign_command(settings, arguments)
+    if arguments.command == "log":
+        return log_command(arguments.path)
     parser.print_help()
+    return 0
+
+
+def save(arguments, settings: Settings) -> int:
+    if not (arguments.i and arguments.a):
+        raise ConfigurationError("-s needs both -i URL and -a API_KEY.")
+    url = arguments.i.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigurationError(f"The service URL must look like https://host:port, not {url}.")
+    settings.api_host = url
+    settings.trust_self_signed = arguments.u
+    settings.debug = arguments.d
+    settings.pinned_sha256 = ""  # saving again re-trusts: the next use pins what is presented
+    (config_dir() / PIN_FILE).unlink(missing_ok=True)
+    settings.save()
+    secrets = Secrets()
+    secrets.delete("client_token")  # a new key means registering anew
+    if secrets.keyring_available:
+        secrets.set("api_key", arguments.a)
+        print("Settings saved; the API key is in the keyring.")
+        return 0
+    if os.environ.get(API_KEY_ENV):
+        print(f"Settings saved. No keyring here: the API key comes from {API_KEY_ENV}.")
+        return 0
+    raise ConfigurationError(
+        "Settings saved, but no keyring is available to keep the API key: set the environment "
+        f"variable {API_KEY_ENV} to it (and SIGNING_MANAGER_URL if you like) on this machine."
+    )
+
+
+def print_settings(settings: Settings) -> int:
+    api_key = Secrets().get("api_key")
+    print(f"api_host: {settings.api_host}")
+    print(f"trust self signed: {str(settings.trust_self_signed).lower()}")
+    print(f"debug: {str(settings.debug).lower()}")
+    print(f"API key: {'Set' if api_key else 'Not set'}")
+    return 0
+
+
+def connect(settings: Settings) -> ServiceClient:
+    return ServiceClient(settings, Secrets())
+
+
+def refresh(settings: Settings, as_json: bool) -> int:
+    service = connect(settings)
+    try:
+        identities = service.identities()
+    finally:
+        service.close()
+    if as_json:
+        print(json.dumps([identity_json(identity) for identity in identities], indent=2))
+        return 0
+    table = Table(title=f"Identities available from {settings.api_host}")
+    for column in ("Common name", "SHA-1", "Key", "Expires"):
+        table.add_column(column, no_wrap=column != "Common name")
+    for identity in identities:
+        table.add_row(
+            identity.common_name,
+            identity.sha1.upper(),
+            f"{identity.key_type} {identity.key_size}",
+            f"{identity.not_after:%Y-%m-%d}",
+        )
+    Console(width=max(120, Console().width)).print(table)
+    if not identities:
+        print("No identity is available to this API key.")
+    return 0
+
+
+def identity_json(identity: RemoteIdentity) -> dict:
+    return {
+        "common_name": identity.common_name,
+        "sha1": identity.sha1.upper(),
+        "sha256": identity.sha256.upper(),
+        "key_type": identity.key_type,
+        "key_size": identity.key_size,
+        "not_after": identity.not_after.isoformat(),
+    }
+
+
+def find_identity(identities: list[RemoteIdentity], wanted: str) -> RemoteIdentity:
+    """The identity named by a SHA-1 (or SHA-256) fingerprint, or by its exact common name."""
+    fingerprint = wanted.strip().lower().replace(":", "").replace(" ", "")
+    for identity in identities:
+        if fingerprint in (identity.sha1, identity.sha256):
+            return identity
+    named = [identity for identity in identities if identity.common_name == wanted]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        choices = ", ".join(identity.sha1.upper() for identity in named)
+        raise AmbiguousIdentity(
+            f"{len(named)} identities are named “{wanted}”; give a SHA-1 instead: {choices}."
+        )
+    raise IdentityNotFound(
+        f"No identity available to this API key matches “{wanted}”; `signing-manager -r` "
+        "lists them."
+    )
+
+
+def identity_command(settings: Settings, what: str, wanted: str) -> int:
+    service = connect(settings)
+    try:
+        identity = find_identity(service.identities(), wanted)
+    finally:
+        service.close()
+    sha1 = identity.sha1.upper()
+    if what == "cn":
+        print(identity.common_name)
+    elif what == "sha1":
+        print(sha1)
+    elif what == "codesign":
+        print(f'signing-manager codesign -f -s "{sha1}"')
+    elif what == "productsign":
+        print(f'signing-manager productsign --sign "{sha1}" source.pkg destination.pkg')
+    else:
+        certificate = identity.certificate
+        print(f"Common name: {identity.common_name}")
+        print(f"Subject:     {certificate.subject.rfc4514_string()}")
+        print(f"Issuer:      {certificate.issuer.rfc4514_string()}")
+        print(f"SHA-1:       {sha1}")
+        print(f"SHA-256:     {identity.sha256.upper()}")
+        print(
+            f"Valid:       {certificate.not_valid_before_utc:%Y-%m-%d} to "
+            f"{certificate.not_valid_after_utc:%Y-%m-%d}"
+        )
+        print(f"Key:         {identity.key_type} {identity.key_size}")
+        print(certificate.public_bytes(serialization.Encoding.PEM).decode(), end="")
+    return 0
+
+
+def sign_command(settings: Settings, arguments) -> int:
+    path = Path(arguments.file)
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise ConfigurationError(f"Cannot read {path}: {error.strerror}.") from None
+    service = connect(settings)
+    try:
+        signer = RemoteSigner(service, find_identity(service.identities(), arguments.identity))
+        algorithm = Algorithm(arguments.algorithm) if arguments.algorithm else None
+        algorithm = algorithm or signer.default_algorithm()
+        digest = hashlib.new(algorithm.hash_algorithm.name, content).digest()
+        if arguments.digest_only:
+            output = Path(arguments.output or f"{path}.sig")
+            data = signer.sign_digest(digest, algorithm)
+        else:
+            output = Path(arguments.output or f"{path}.p7s")
+            data = detached_signature(signer, digest, algorithm)
+    finally:
+        service.close()
+    write_atomically(output, data)
+    log.info("Signed %s with %s (%s) into %s", path, signer.identity.sha1, algorithm, output)
+    print(f"Signed {path} with “{signer.identity.common_name}”: {output}")
+    return 0
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path``, then rename: never half a file."""
+    folder = path.parent if str(path.parent) else Path(".")
+    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def log_command(path_only: bool) -> int:
+    path = log_path()
+    print(path)
+    if not path_only and path.exists():
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()[-40:]
+        print("\n".join(lines))
     return 0
 
 

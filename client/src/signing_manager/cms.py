@@ -1,0 +1,104 @@
+"""CMS SignedData (RFC 5652), built once for every signer.
+
+A detached signature over some content: ``SignedData`` with no encapsulated content, the
+signer's certificate and chain, and one ``SignerInfo`` whose signed attributes (content type,
+message digest, signing time, and any extra attributes a format needs, such as Apple's cdhash
+attributes) are what the key signs. The signature is asked of a signer by digest only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+
+from asn1crypto import algos, cms
+from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives import serialization
+
+from signing_manager.algorithms import Algorithm
+
+DIGEST_NAMES = {"sha1": "sha1", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
+
+
+def asn1_certificate(certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
+
+
+def signature_algorithm(algorithm: Algorithm) -> algos.SignedDigestAlgorithm:
+    hash_name = algorithm.hash_algorithm.name
+    if algorithm.key_type == "EC":
+        return algos.SignedDigestAlgorithm({"algorithm": f"{hash_name}_ecdsa"})
+    if algorithm.value.startswith("rsa-pss"):
+        parameters = algos.RSASSAPSSParams(
+            {
+                "hash_algorithm": {"algorithm": hash_name},
+                "mask_gen_algorithm": {
+                    "algorithm": "mgf1",
+                    "parameters": {"algorithm": hash_name},
+                },
+                "salt_length": algorithm.digest_size,
+            }
+        )
+        return algos.SignedDigestAlgorithm({"algorithm": "rsassa_pss", "parameters": parameters})
+    return algos.SignedDigestAlgorithm({"algorithm": "rsassa_pkcs1v15"})
+
+
+def signed_attributes(
+    content_digest: bytes, signing_time: datetime.datetime, extra: list[dict] = ()
+) -> cms.CMSAttributes:
+    return cms.CMSAttributes(
+        [
+            {"type": "content_type", "values": ["data"]},
+            {"type": "signing_time", "values": [cms.Time({"utc_time": signing_time})]},
+            {"type": "message_digest", "values": [content_digest]},
+            *extra,
+        ]
+    )
+
+
+def detached_signature(
+    signer,
+    content_digest: bytes,
+    algorithm: Algorithm,
+    *,
+    signing_time: datetime.datetime | None = None,
+    extra_attributes: list[dict] = (),
+) -> bytes:
+    """DER of a ContentInfo holding a detached SignedData over content with this digest."""
+    hash_name = algorithm.hash_algorithm.name
+    attributes = signed_attributes(
+        content_digest,
+        signing_time or datetime.datetime.now(datetime.UTC).replace(microsecond=0),
+        list(extra_attributes),
+    )
+    # What is signed is the DER of the attributes as a SET OF (RFC 5652, section 5.4).
+    to_sign = hashlib.new(hash_name, attributes.dump()).digest()
+    signature = signer.sign_digest(to_sign, algorithm)
+    certificate = asn1_certificate(signer.certificate)
+    signer_info = cms.SignerInfo(
+        {
+            "version": "v1",
+            "sid": cms.SignerIdentifier(
+                {
+                    "issuer_and_serial_number": {
+                        "issuer": certificate.issuer,
+                        "serial_number": certificate.serial_number,
+                    }
+                }
+            ),
+            "digest_algorithm": {"algorithm": hash_name},
+            "signed_attrs": attributes,
+            "signature_algorithm": signature_algorithm(algorithm),
+            "signature": signature,
+        }
+    )
+    signed_data = cms.SignedData(
+        {
+            "version": "v1",
+            "digest_algorithms": [{"algorithm": hash_name}],
+            "encap_content_info": {"content_type": "data"},
+            "certificates": [certificate, *(asn1_certificate(c) for c in signer.chain)],
+            "signer_infos": [signer_info],
+        }
+    )
+    return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()

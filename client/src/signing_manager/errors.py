@@ -1,0 +1,48 @@
+"""Errors of the Signing Manager client.
+
+SigningManagerError              every error the CLI reports as one sentence
+├── ConfigurationError           settings missing or invalid; no API key
+├── ConnectionFailed             the service cannot be reached
+│   └── CertificateChanged       the pinned server certificate is not the one presented
+├── ServiceRefused               the service answered with an error (status, code)
+├── IdentityNotFound             no identity matches the SHA-1 or common name
+│   └── AmbiguousIdentity        several identities match a common name
+└── BadSignature                 a signature from the service does not verify
+"""
+
+from __future__ import annotations
+
+
+class SigningManagerError(Exception):
+    """Base of the client's errors; the message is one sentence a user can act on."""
+
+
+class ConfigurationError(SigningManagerError):
+    pass
+
+
+class ConnectionFailed(SigningManagerError):
+    pass
+
+
+class CertificateChanged(ConnectionFailed):
+    pass
+
+
+class ServiceRefused(SigningManagerError):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class IdentityNotFound(SigningManagerError):
+    pass
+
+
+class AmbiguousIdentity(IdentityNotFound):
+    pass
+
+
+class BadSignature(SigningManagerError):
+    pass
