@@ -1,4 +1,9 @@
-"""The base test case of the service's tests, with its named people (as healthchecks does)."""
+"""Test support: the base test case with its named people (as healthchecks does), real .p12
+files made by the openssl command line, and a real service in a subprocess.
+
+Importing this module needs no Django settings (models are imported where they are used), so
+benchmarks use it too.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from asn1crypto import cms as asn1_cms
 from asn1crypto import keys as asn1_keys
@@ -27,8 +35,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from django.test import TestCase
-
-from signing_service.accounts.models import User, UserAgreement
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a test persona's password
 
@@ -43,6 +49,8 @@ class BaseTestCase(TestCase):
 
     @classmethod
     def setUpTestData(cls):
+        from signing_service.accounts.models import UserAgreement
+
         agreement = UserAgreement.current()
         cls.alice = cls.make_user("alice", is_admin=True, accepted_agreement=agreement)
         cls.bob = cls.make_user("bob", accepted_agreement=agreement)
@@ -61,7 +69,9 @@ class BaseTestCase(TestCase):
         return identity, made
 
     @staticmethod
-    def make_user(username: str, password: str = PASSWORD, **fields) -> User:
+    def make_user(username: str, password: str = PASSWORD, **fields):
+        from signing_service.accounts.models import User
+
         fields.setdefault("must_change_password", False)
         user = User(username=username, **fields)
         user.set_password(password)
@@ -374,3 +384,20 @@ class RunningService:
             timeout=120,
             check=False,
         )
+
+
+@contextlib.contextmanager
+def fresh_postgres_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the suite's PostgreSQL server, dropped afterwards."""
+    import psycopg
+
+    name = f"signing_e2e_{uuid.uuid4().hex[:12]}"
+    parts = urlsplit(server_url)
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(parts._replace(path="/" + name))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

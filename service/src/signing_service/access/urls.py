@@ -12,4 +12,5 @@ urlpatterns = [
     path("<int:pk>/clients/", views.key_clients, name="key_clients"),
     path("clients/", views.client_list, name="clients"),
     path("clients/<int:pk>/toggle/", views.toggle_client, name="client_toggle"),
+    path("clients/<int:pk>/delete/", views.client_delete, name="client_delete"),
 ]

@@ -60,3 +60,16 @@ def key_clients(request: HttpRequest, pk: int) -> HttpResponse:
 def client_list(request: HttpRequest) -> HttpResponse:
     clients = Client.objects.select_related("api_key")
     return render(request, "access/client_list.html", {"key": None, "clients": clients})
+
+
+@permission_required(Permission.MANAGE_API_KEYS)
+@require_http_methods(["GET", "POST"])
+def client_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Forget a client: its token stops working; the machine may register again while its key
+    is active (to stop it for good, make the client inactive instead)."""
+    client = get_object_or_404(Client.objects.select_related("api_key"), pk=pk)
+    if request.method == "POST":
+        client.delete()
+        messages.success(request, f"Deleted the client “{client.hostname}”.")
+        return redirect("access:key_clients", client.api_key.pk)
+    return render(request, "access/client_delete.html", {"client": client})
