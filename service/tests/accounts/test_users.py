@@ -54,7 +54,8 @@ class UserAddTestCase(BaseTestCase):
         self.assertFalse(User.objects.filter(username="dora").exists())
 
     def test_it_refuses_odd_user_names(self):
-        self.assertContains(self.add(username="<script>"), "letters, digits and @ . + - _ in a user name")
+        response = self.add(username="<script>")
+        self.assertContains(response, "letters, digits and @ . + - _ in a user name")
         self.assertFalse(User.objects.filter(username="<script>").exists())
 
     def test_it_needs_the_csrf_token(self):

@@ -29,7 +29,7 @@ BOB_PASSWORD = "Copper-meadow-signal-5930"
 WRONG_P12_PASSWORD = "not the p12 password"
 KEY_NAMES = ("build-mac", "release-runner")  # as the pages list them, by name
 CHOSEN_KEY, OTHER_KEY = "release-runner", "build-mac"  # only the chosen key may use the identity
-TEXT_TO_SIGN = "Signed in a real browser.\n"
+TEXT_TO_SIGN = "Signed in a real browser,\nover two lines."
 ALGORITHM = Algorithm.RSA_PSS_SHA256
 SCREENSHOT = "/tmp/browser-identity.png"
 ADMIN_ONLY_LINKS = ("Sign", "Authorize", "Edit", "Delete")
@@ -46,7 +46,21 @@ def identity(tmp_path):
     return made, path
 
 
+def manage_import(service, identity, tmp_path):
+    """Import the identity with ``signing-service identity import``, quicker than the pages."""
+    made, p12_path = identity
+    password_file = tmp_path / "p12-password"
+    password_file.write_text(made.password + "\n", encoding="utf-8")
+    imported = service.manage(
+        "identity", "import", str(p12_path), "--password-file", str(password_file)
+    )
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    return made
+
+
 def identity_pk(watched) -> int:
+    """The primary key of the identity whose detail page is open (once it is)."""
+    expect(watched.page).to_have_url(re.compile(re.escape(watched.base_url) + r"/identities/\d+/$"))
     match = re.search(r"/identities/(\d+)/$", watched.page.url)
     assert match, watched.page.url
     return int(match.group(1))
@@ -61,8 +75,14 @@ def row_of(watched, text: str) -> Locator:
 
 def facts_row(watched, label: str) -> Locator:
     """The value cell of the detail page's fact labelled ``label``."""
-    header = watched.page.locator("table.facts th", has_text=re.compile(f"^{re.escape(label)}$"))
+    header = watched.page.locator("th", has_text=re.compile(f"^{re.escape(label)}$"))
     return watched.page.locator("table.facts tr").filter(has=header).locator("td")
+
+
+def key_checkbox(watched, name: str) -> Locator:
+    """The authorization page's checkbox of the API key ``name``, by the label around it."""
+    label = watched.page.locator("#id_authorized_keys label")
+    return label.filter(has_text=re.compile(rf"^\s*{re.escape(name)}\s*$")).locator("input")
 
 
 def expect_switch(scope: Locator, active: bool) -> Locator:
@@ -170,7 +190,6 @@ def test_admin_imports_authorizes_signs_and_switches(
     page.locator("input[name=p12_file]").set_input_files(p12_path)
     page.locator("input[name=password]").fill(made.password)
     page.get_by_role("button", name="Import").click()
-    expect(page).to_have_url(re.compile(re.escape(running_service.url) + r"/identities/\d+/$"))
     pk = identity_pk(watched_page)
     detail_path = f"/identities/{pk}/"
     expect(page.get_by_role("heading", level=1)).to_have_text(made.common_name)
@@ -196,8 +215,9 @@ def test_admin_imports_authorizes_signs_and_switches(
     page.get_by_label("Only the API keys chosen below").check()
     checkboxes = page.locator("input[type=checkbox][name=authorized_keys]")
     expect(checkboxes).to_have_count(2)
-    chosen = page.get_by_role("checkbox", name=CHOSEN_KEY, exact=True)
-    other = page.get_by_role("checkbox", name=OTHER_KEY, exact=True)
+    # Found through each key's own label: the group's label wraps them all (see
+    # test_authorize_checkboxes_are_labelled_by_their_key_only).
+    chosen, other = key_checkbox(watched_page, CHOSEN_KEY), key_checkbox(watched_page, OTHER_KEY)
     chosen.check()
     expect(chosen).to_be_checked()
     expect(other).not_to_be_checked()
@@ -230,7 +250,8 @@ def test_admin_imports_authorizes_signs_and_switches(
     result = page.locator("#sign-result")
     expect(result).to_contain_text("Verified with the certificate's public key")
     expect(result).to_contain_text(ALGORITHM.value)
-    # Chromium sends a textarea's line breaks as CRLF, as HTML says it must.
+    # Chromium sends a textarea's line breaks as CRLF, as HTML says it must. (The service also
+    # strips leading and trailing white space; this text has none.)
     sent = TEXT_TO_SIGN.replace("\n", "\r\n").encode()
     digest = hashlib.sha256(sent).digest()
     expect(result.locator("code.fingerprint")).to_have_text(digest.hex())
@@ -282,13 +303,7 @@ def test_admin_imports_authorizes_signs_and_switches(
 def test_non_admin_sees_and_switches_the_identity_only(
     running_service, watched_page, create_user, identity, tmp_path
 ):
-    made, p12_path = identity
-    password_file = tmp_path / "p12-password"
-    password_file.write_text(made.password + "\n", encoding="utf-8")
-    imported = running_service.manage(
-        "identity", "import", str(p12_path), "--password-file", str(password_file)
-    )
-    assert imported.returncode == 0, imported.stdout + imported.stderr
+    made = manage_import(running_service, identity, tmp_path)
     page = watched_page.page
     create_user("bob", BOB_FIRST_PASSWORD)
     watched_page.first_sign_in("bob", BOB_FIRST_PASSWORD, BOB_PASSWORD)
@@ -354,3 +369,55 @@ def test_non_admin_sees_and_switches_the_identity_only(
         assert response.status == 403, path
         expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
     watched_page.assert_clean(allowed_console_errors=forbidden)
+
+
+# The centre of the form's text node reading ``caption``, wherever the template puts it.
+CAPTION_CENTRE = """(caption) => {
+  const form = document.querySelector("main form");
+  const walker = document.createTreeWalker(form, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    if (walker.currentNode.textContent.trim() === caption) {
+      const range = document.createRange();
+      range.selectNodeContents(walker.currentNode);
+      const box = range.getBoundingClientRect();
+      return {x: box.x + box.width / 2, y: box.y + box.height / 2};
+    }
+  }
+  return null;
+}"""
+
+
+def test_authorize_checkboxes_are_labelled_by_their_key_only(
+    running_service, watched_page, create_user, identity, tmp_path
+):
+    made = manage_import(running_service, identity, tmp_path)
+    for name in KEY_NAMES:
+        created = running_service.manage("apikey", "create", name)
+        assert created.returncode == 0, created.stdout + created.stderr
+    create_user("alice", ALICE_FIRST_PASSWORD, admin=True)
+    watched_page.first_sign_in("alice", ALICE_FIRST_PASSWORD, ALICE_PASSWORD)
+    page = watched_page.page
+    page.goto(running_service.url + "/identities/")
+    page.get_by_role("link", name=made.common_name).click()
+    pk = identity_pk(watched_page)
+    page.get_by_role("link", name="Authorize", exact=True).click()
+    watched_page.expect_path(f"/identities/{pk}/authorize/")
+    page.get_by_label("Only the API keys chosen below").check()
+    boxes = [key_checkbox(watched_page, name) for name in KEY_NAMES]
+    for box in boxes:
+        expect(box).not_to_be_checked()
+    watched_page.assert_clean()
+
+    # A click on the field's caption, as on any heading, chooses no key.
+    centre = page.evaluate(CAPTION_CENTRE, "Authorized API keys")
+    assert centre is not None, "no caption 'Authorized API keys' on the page"
+    page.mouse.click(centre["x"], centre["y"])
+    for box in boxes:
+        expect(box).not_to_be_checked()
+
+    # Each checkbox is named by its key alone (what a screen reader says; what
+    # get_by_label finds), and no label is nested in another (invalid HTML).
+    for name in KEY_NAMES:
+        expect(page.get_by_role("checkbox", name=name, exact=True)).to_have_count(1)
+    expect(page.locator("label label")).to_have_count(0)
+    watched_page.assert_clean()

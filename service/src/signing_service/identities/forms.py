@@ -62,7 +62,8 @@ class AuthorizeForm(forms.ModelForm):
 
 
 class TestSignForm(forms.Form):
-    text = forms.CharField(label="Text to sign", required=False, widget=forms.Textarea)
+    # Signed byte for byte: no stripping of leading or trailing whitespace.
+    text = forms.CharField(label="Text to sign", required=False, strip=False, widget=forms.Textarea)
     upload = forms.FileField(label="or a file to sign", required=False)
     algorithm = forms.ChoiceField(label="Algorithm")
 
