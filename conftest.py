@@ -7,35 +7,15 @@ or, when the suite runs on PostgreSQL (``DATABASE_URL`` set), a fresh PostgreSQL
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from signing_service.test import RunningService, free_port
+from signing_service.test import RunningService, free_port, fresh_postgres_database
 
-__all__ = ["RunningService", "free_port"]
-
-
-@contextlib.contextmanager
-def fresh_postgres_database(server_url: str) -> Iterator[str]:
-    """A new, empty database on the suite's PostgreSQL server, dropped afterwards."""
-    import psycopg
-
-    name = f"signing_e2e_{uuid.uuid4().hex[:12]}"
-    parts = urlsplit(server_url)
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(parts._replace(path="/" + name))
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+__all__ = ["RunningService", "free_port", "fresh_postgres_database"]
 
 
 @pytest.fixture
