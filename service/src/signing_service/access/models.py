@@ -70,6 +70,11 @@ class Client(models.Model):
 
     class Meta:
         ordering = ["hostname", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_key", "machine_id"], name="one_client_per_machine_and_key"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.hostname

@@ -12,7 +12,7 @@ import datetime
 import logging
 
 from axes.helpers import get_client_ip_address
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import NinjaAPI, Schema
@@ -203,8 +203,11 @@ def register(request, body: schemas.RegisterIn):
             client.save()
             event.client = client
             commit([event])
-    except DatabaseError:
-        raise errors.audit_unavailable() from None
+    except IntegrityError:
+        # Two registrations of one machine raced; the other one won.
+        raise audit_refusal(
+            request, RequestType.REGISTER, caller, already_registered(api_key, body.machine_id)
+        ) from None
     return WithStatus(201, {"client_id": client.pk, "client_token": secret.value})
 
 
@@ -215,11 +218,17 @@ def refuse_known_machine(api_key, machine_id: str) -> None:
         return
     if not existing.is_active:
         raise errors.inactive_client(existing.hostname)
-    raise errors.ApiError(
+    raise already_registered(api_key, machine_id)
+
+
+def already_registered(api_key, machine_id: str) -> errors.ApiError:
+    existing = Client.objects.filter(api_key=api_key, machine_id=machine_id).first()
+    name = f"client {existing.pk} ({existing.hostname})" if existing else "a client"
+    return errors.ApiError(
         409,
         "already_registered",
-        f"This machine is already registered as client {existing.pk} ({existing.hostname}); "
-        "use its token, or ask an admin to delete that client to register again.",
+        f"This machine is already registered as {name}; use its token, or ask an admin to "
+        "delete that client to register again.",
     )
 
 

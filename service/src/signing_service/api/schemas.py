@@ -9,11 +9,14 @@ from signing_manager.algorithms import Algorithm
 MAX_BATCH = 1000
 
 
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL; refuse it as bad input
+
+
 class RegisterIn(Schema):
-    hostname: str = Field(min_length=1, max_length=255)
-    os: str = Field("", max_length=255)
-    client_version: str = Field("", max_length=64)
-    machine_id: str = Field(min_length=1, max_length=255)
+    hostname: str = Field(min_length=1, max_length=255, pattern=NO_NUL)
+    os: str = Field("", max_length=255, pattern=NO_NUL)
+    client_version: str = Field("", max_length=64, pattern=NO_NUL)
+    machine_id: str = Field(min_length=1, max_length=255, pattern=NO_NUL)
 
 
 class RegisterOut(Schema):

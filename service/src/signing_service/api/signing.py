@@ -32,8 +32,8 @@ class SignJob:
     error: ApiError | None = None
 
 
-def find_identity(fingerprint: str, api_key: ApiKey, cache: dict | None = None) -> Identity:
-    """The identity the key may use: 404 if there is none, 403 if inactive or not authorized."""
+def find_identity(fingerprint: str, cache: dict | None = None) -> Identity:
+    """The identity with this SHA-1 or SHA-256 fingerprint: 404 if there is none."""
     fingerprint = fingerprint.strip().lower().replace(":", "")
     if not FINGERPRINT.fullmatch(fingerprint):
         raise bad_parameters("certificate must be a SHA-1 or SHA-256 fingerprint in hex.")
@@ -42,7 +42,14 @@ def find_identity(fingerprint: str, api_key: ApiKey, cache: dict | None = None) 
     field = "sha1" if len(fingerprint) == 40 else "sha256"
     identity = Identity.objects.filter(**{field: fingerprint}).first()
     if identity is None:
-        raise ApiError(404, "unknown_identity", "No identity has this fingerprint.")
+        raise ApiError(404, "unknown_identity", f"No identity has the fingerprint {fingerprint}.")
+    if cache is not None:
+        cache[fingerprint] = identity
+    return identity
+
+
+def check_usable(identity: Identity, api_key: ApiKey) -> None:
+    """403 unless the identity is active and the key is authorized to use it."""
     if not identity.is_active:
         raise ApiError(403, "inactive_identity", f"“{identity.common_name}” is inactive.")
     if not identity.is_authorized_for(api_key):
@@ -51,9 +58,6 @@ def find_identity(fingerprint: str, api_key: ApiKey, cache: dict | None = None) 
             "unauthorized_identity",
             f"This API key is not authorized to use “{identity.common_name}”.",
         )
-    if cache is not None:
-        cache[fingerprint] = identity
-    return identity
 
 
 def decode_digest(job: SignJob) -> bytes:
@@ -72,8 +76,10 @@ def decode_digest(job: SignJob) -> bytes:
 def prepare(job: SignJob, api_key: ApiKey, cache: dict | None = None) -> None:
     """Resolve the identity and digest of a job, or set its error."""
     try:
-        job.identity = find_identity(job.fingerprint, api_key, cache)
+        # Found and decoded first, so even a refusal's audit record names them.
+        job.identity = find_identity(job.fingerprint, cache)
         job.digest = decode_digest(job)
+        check_usable(job.identity, api_key)
         if job.algorithm.key_type != job.identity.key_type:
             raise bad_parameters(
                 f"{job.algorithm} cannot be used with the {job.identity.key_type} key "

@@ -49,7 +49,7 @@ def in_days(events: QuerySet[AuditEvent], start, end) -> QuerySet[AuditEvent]:
     """
     if start:
         events = events.filter(created__gte=day_start(start))
-    if end:
+    if end and end < datetime.date.max:
         events = events.filter(created__lt=day_start(end + datetime.timedelta(days=1)))
     return events
 
