@@ -52,27 +52,40 @@ def find_client(secret: str) -> Client | None:
     return client
 
 
-class ApiKeyBearer(HttpBearer):
-    """``Authorization: Bearer smk_…`` — the API key, used once to register a client."""
+class AuditedBearer(HttpBearer):
+    """A bearer scheme that also notes which kind of request it guards, for the audit record
+    of a request refused before its endpoint runs (a body that does not parse)."""
+
+    def __init__(self, request_type: str):
+        super().__init__()
+        self.request_type = request_type
 
     def __call__(self, request: HttpRequest) -> Caller:
+        request.audit_request_type = self.request_type
+        return self.resolve(request)
+
+    def resolve(self, request: HttpRequest) -> Caller:
+        raise NotImplementedError
+
+    def authenticate(self, request, token):  # pragma: no cover - resolve does the work
+        raise NotImplementedError
+
+
+class ApiKeyBearer(AuditedBearer):
+    """``Authorization: Bearer smk_…`` — the API key, used once to register a client."""
+
+    def resolve(self, request: HttpRequest) -> Caller:
         token = bearer_token(request)
         api_key = ApiKey.find(token) if token else None
         return Caller(api_key=api_key, error=None if api_key else errors.bad_credentials())
 
-    def authenticate(self, request, token):  # pragma: no cover - __call__ does the work
-        raise NotImplementedError
 
-
-class ClientTokenBearer(HttpBearer):
+class ClientTokenBearer(AuditedBearer):
     """``Authorization: Bearer smc_…`` — the token a client got when it registered."""
 
-    def __call__(self, request: HttpRequest) -> Caller:
+    def resolve(self, request: HttpRequest) -> Caller:
         token = bearer_token(request)
         client = find_client(token) if token else None
         if client is None:
             return Caller(error=errors.bad_credentials())
         return Caller(api_key=client.api_key, client=client)
-
-    def authenticate(self, request, token):  # pragma: no cover - __call__ does the work
-        raise NotImplementedError

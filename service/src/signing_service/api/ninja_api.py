@@ -145,27 +145,9 @@ def version(request):
     return {"service_version": signing_service.__version__, "api_version": API_VERSION}
 
 
-class Registering(ApiKeyBearer):
-    def __call__(self, request):
-        request.audit_request_type = RequestType.REGISTER
-        return super().__call__(request)
-
-
-class Listing(ClientTokenBearer):
-    def __call__(self, request):
-        request.audit_request_type = RequestType.INDEX
-        return super().__call__(request)
-
-
-class Signing(ClientTokenBearer):
-    def __call__(self, request):
-        request.audit_request_type = RequestType.SIGN
-        return super().__call__(request)
-
-
 @api.post(
     "/clients",
-    auth=Registering(),
+    auth=ApiKeyBearer(RequestType.REGISTER),
     response={201: schemas.RegisterOut, **ERRORS, 409: schemas.ErrorOut},
     summary="Register this machine as a client of an API key",
 )
@@ -234,7 +216,7 @@ def already_registered(api_key, machine_id: str) -> errors.ApiError:
 
 @api.get(
     "/certificates",
-    auth=Listing(),
+    auth=ClientTokenBearer(RequestType.INDEX),
     response={200: schemas.CertificatesOut, **ERRORS},
     summary="The identities this client may use",
 )
@@ -313,7 +295,7 @@ def job_for(item: schemas.SignIn) -> SignJob:
 
 @api.post(
     "/sign",
-    auth=Signing(),
+    auth=ClientTokenBearer(RequestType.SIGN),
     response={200: schemas.SignOut, **ERRORS, 404: schemas.ErrorOut},
     summary="Sign one digest",
 )
@@ -326,7 +308,7 @@ def sign(request, body: schemas.SignIn):
 
 @api.post(
     "/sign/batch",
-    auth=Signing(),
+    auth=ClientTokenBearer(RequestType.SIGN),
     exclude_none=True,
     response={200: schemas.BatchOut, **ERRORS},
     summary=f"Sign up to {schemas.MAX_BATCH} digests; each gets a signature or an error",
