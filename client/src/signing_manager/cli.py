@@ -159,7 +159,8 @@ def save(arguments, settings: Settings) -> int:
     (config_dir() / PIN_FILE).unlink(missing_ok=True)
     settings.save()
     secrets = Secrets()
-    secrets.delete("client_token")  # a new key means registering anew
+    if secrets.get("api_key") != arguments.a:
+        secrets.delete("client_token")  # another key: this machine registers with it anew
     if secrets.keyring_available:
         secrets.set("api_key", arguments.a)
         print("Settings saved; the API key is in the keyring.")
@@ -279,6 +280,10 @@ def sign_command(settings: Settings, arguments) -> int:
         content = path.read_bytes()
     except OSError as error:
         raise ConfigurationError(f"Cannot read {path}: {error.strerror}.") from None
+    suffix = ".sig" if arguments.digest_only else ".p7s"
+    output = Path(arguments.output or f"{path}{suffix}")
+    if not os.access(output.parent if str(output.parent) else ".", os.W_OK):
+        raise ConfigurationError(f"Cannot write {output}: its folder is missing or read-only.")
     service = connect(settings)
     try:
         signer = RemoteSigner(service, find_identity(service.identities(), arguments.identity))
@@ -286,10 +291,8 @@ def sign_command(settings: Settings, arguments) -> int:
         algorithm = algorithm or signer.default_algorithm()
         digest = hashlib.new(algorithm.hash_algorithm.name, content).digest()
         if arguments.digest_only:
-            output = Path(arguments.output or f"{path}.sig")
             data = signer.sign_digest(digest, algorithm)
         else:
-            output = Path(arguments.output or f"{path}.p7s")
             data = detached_signature(signer, digest, algorithm)
     finally:
         service.close()
@@ -302,14 +305,24 @@ def sign_command(settings: Settings, arguments) -> int:
 def write_atomically(path: Path, data: bytes) -> None:
     """Write to a temporary file beside ``path``, then rename: never half a file."""
     folder = path.parent if str(path.parent) else Path(".")
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
+    except OSError as error:
+        raise ConfigurationError(f"Cannot write {path}: {error.strerror}.") from None
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
+        os.chmod(temporary, 0o666 & ~current_umask())  # as an ordinary new file would be
         os.replace(temporary, path)
-    except BaseException:
+    except OSError as error:
         Path(temporary).unlink(missing_ok=True)
-        raise
+        raise ConfigurationError(f"Cannot write {path}: {error.strerror}.") from None
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def log_command(path_only: bool) -> int:

@@ -15,6 +15,7 @@ import logging
 import platform
 import socket
 import ssl
+import sys
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -113,7 +114,11 @@ class ServiceClient:
         self.settings.pinned_sha256 = sha256_of_pem(pem)
         self.settings.save()
         log.info("Pinned the service's certificate, SHA-256 %s", self.settings.pinned_sha256)
-        print(f"Trusting the service's certificate, SHA-256 {self.settings.pinned_sha256}")
+        # On standard error, so `-r --json` stays pure JSON on standard output.
+        print(
+            f"Trusting the service's certificate, SHA-256 {self.settings.pinned_sha256}",
+            file=sys.stderr,
+        )
 
     def certificate_error(self, error: Exception) -> ConnectionFailed:
         if not self.settings.trust_self_signed:

@@ -12,6 +12,7 @@ import datetime
 import logging
 
 from axes.helpers import get_client_ip_address
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -73,14 +74,22 @@ def http_error(request: HttpRequest, error: HttpError):
     return api_error(request, errors.ApiError(error.status_code, code, str(error)))
 
 
+@api.exception_handler(RequestDataTooBig)
+def request_too_large(request: HttpRequest, error: RequestDataTooBig):
+    return refuse(request, errors.ApiError(413, "request_too_large", "The request is too large."))
+
+
 @api.exception_handler(AuthenticationError)
 def authentication_error(request: HttpRequest, error: AuthenticationError):
     return api_error(request, errors.bad_credentials())
 
 
 def refuse_bad_parameters(request: HttpRequest, message: str):
-    """A body that does not fit the contract: refused after the credentials, and audited."""
-    refusal = errors.bad_parameters(message)
+    return refuse(request, errors.bad_parameters(message))
+
+
+def refuse(request: HttpRequest, refusal: errors.ApiError):
+    """A request refused before its endpoint ran: after the credentials, and audited."""
     caller: Caller | None = getattr(request, "auth", None)
     request_type = getattr(request, "audit_request_type", None)
     if caller is not None and request_type is not None:

@@ -76,9 +76,14 @@ def decode_digest(job: SignJob) -> bytes:
 def prepare(job: SignJob, api_key: ApiKey, cache: dict | None = None) -> None:
     """Resolve the identity and digest of a job, or set its error."""
     try:
-        # Found and decoded first, so even a refusal's audit record names them.
         job.identity = find_identity(job.fingerprint, cache)
-        job.digest = decode_digest(job)
+        # Decoded before the checks so a refusal's audit record holds the digest too, but an
+        # unusable identity is reported before a malformed digest.
+        try:
+            job.digest = decode_digest(job)
+        except ApiError as digest_error:
+            check_usable(job.identity, api_key)
+            raise digest_error from None
         check_usable(job.identity, api_key)
         if job.algorithm.key_type != job.identity.key_type:
             raise bad_parameters(
