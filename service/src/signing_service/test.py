@@ -79,6 +79,36 @@ class BaseTestCase(TestCase):
         return user
 
 
+# --- Clients of the client API ------------------------------------------------------------------
+
+
+def make_client(api_key, hostname: str = "mac-mini-1", **fields):
+    """A registered client of ``api_key`` and its client token, as registration makes them."""
+    from signing_service.access import tokens
+    from signing_service.access.models import Client
+
+    secret = tokens.new_secret(tokens.CLIENT_TOKEN_PREFIX)
+    fields.setdefault("machine_id", f"machine-{secret.token_id}")
+    client = Client.objects.create(
+        api_key=api_key,
+        hostname=hostname,
+        token_id=secret.token_id,
+        token_hash=secret.digest,
+        **fields,
+    )
+    return client, secret.value
+
+
+def refuse_audit_inserts(execute, sql, params, many, context):
+    """A ``connection.execute_wrapper`` that makes every audit INSERT fail, as a full disk or a
+    revoked grant would."""
+    from django.db import DatabaseError
+
+    if sql.lstrip().upper().startswith("INSERT") and '"audit_auditevent"' in sql:
+        raise DatabaseError("the audit table is not writable (test)")
+    return execute(sql, params, many, context)
+
+
 # --- Identities: real .p12 files made by the openssl command line ------------------------------
 
 P12_PASSWORD = "p12 password"  # noqa: S105 - the test identities' password

@@ -1,15 +1,7 @@
 """The clients of one API key, all clients, and the clients' on/off switch."""
 
-from signing_service.access import tokens
 from signing_service.access.models import ApiKey, Client
-from signing_service.test import BaseTestCase
-
-
-def make_client(key: ApiKey, hostname: str, **fields) -> Client:
-    secret = tokens.new_secret(tokens.CLIENT_TOKEN_PREFIX)
-    return Client.objects.create(
-        api_key=key, hostname=hostname, token_id=secret.token_id, token_hash=secret.digest, **fields
-    )
+from signing_service.test import BaseTestCase, make_client
 
 
 class ClientPagesTestCase(BaseTestCase):
@@ -22,13 +14,13 @@ class ClientPagesTestCase(BaseTestCase):
             os="macOS 15.1 arm64",
             client_version="0.1.0",
             address="10.0.0.5",
-        )
+        )[0]
         self.linux = make_client(
             self.key, "ci-runner-7", os="Debian 12 x86_64", client_version="0.1.1"
-        )
+        )[0]
         self.windows = make_client(
             self.other, "win-build-3", os="Windows 11", client_version="0.0.9"
-        )
+        )[0]
 
 
 class KeyClientsTestCase(ClientPagesTestCase):

@@ -1,13 +1,5 @@
-from signing_service.access import tokens
 from signing_service.access.models import ApiKey, Client
-from signing_service.test import BaseTestCase
-
-
-def make_client(key: ApiKey, hostname: str) -> Client:
-    secret = tokens.new_secret(tokens.CLIENT_TOKEN_PREFIX)
-    return Client.objects.create(
-        api_key=key, hostname=hostname, token_id=secret.token_id, token_hash=secret.digest
-    )
+from signing_service.test import BaseTestCase, make_client
 
 
 class KeyDeleteTestCase(BaseTestCase):
@@ -16,7 +8,7 @@ class KeyDeleteTestCase(BaseTestCase):
         self.other, _ = ApiKey.create("release machines")
         make_client(self.key, "mac-1")
         make_client(self.key, "mac-2")
-        self.kept = make_client(self.other, "mac-3")
+        self.kept = make_client(self.other, "mac-3")[0]
         self.url = f"/api-keys/{self.key.pk}/delete/"
 
     def test_it_asks_for_confirmation_first(self):

@@ -1,13 +1,5 @@
-from signing_service.access import tokens
-from signing_service.access.models import ApiKey, Client
-from signing_service.test import BaseTestCase
-
-
-def make_client(key: ApiKey, hostname: str, **fields) -> Client:
-    secret = tokens.new_secret(tokens.CLIENT_TOKEN_PREFIX)
-    return Client.objects.create(
-        api_key=key, hostname=hostname, token_id=secret.token_id, token_hash=secret.digest, **fields
-    )
+from signing_service.access.models import ApiKey
+from signing_service.test import BaseTestCase, make_client
 
 
 class KeyListTestCase(BaseTestCase):

@@ -1,4 +1,3 @@
-
 from signing_service.access.models import ApiKey
 from signing_service.test import BaseTestCase
 

@@ -11,26 +11,13 @@ import hashlib
 import itertools
 
 from signing_manager.algorithms import Algorithm, verify_digest
-from signing_service.access import tokens
 from signing_service.access.models import ApiKey, Client
 from signing_service.audit.models import AuditEvent
 from signing_service.identities.models import Identity
-from signing_service.test import BaseTestCase
+from signing_service.test import BaseTestCase, make_client
 
 ALL_KEYS, THIS_KEY, ANOTHER_KEY = "all keys", "this key chosen", "another key chosen"
 DIGEST = hashlib.sha256(b"matrix").digest()
-
-
-def make_client(key: ApiKey, hostname: str) -> tuple[Client, str]:
-    secret = tokens.new_secret(tokens.CLIENT_TOKEN_PREFIX)
-    client = Client.objects.create(
-        api_key=key,
-        hostname=hostname,
-        machine_id=hostname,
-        token_id=secret.token_id,
-        token_hash=secret.digest,
-    )
-    return client, secret.value
 
 
 def expected_sign_outcome(

@@ -9,7 +9,7 @@ from signing_service.access import tokens
 from signing_service.access.models import ApiKey, Client
 from signing_service.audit.models import AuditEvent
 from signing_service.identities.models import Identity
-from signing_service.test import BaseTestCase
+from signing_service.test import BaseTestCase, make_client
 
 FIELDS = {
     "sha1",
@@ -21,19 +21,6 @@ FIELDS = {
     "key_size",
     "not_after",
 }
-
-
-def make_client(key: ApiKey, hostname: str = "mac-mini-1", **fields) -> tuple[Client, str]:
-    secret = tokens.new_secret(tokens.CLIENT_TOKEN_PREFIX)
-    client = Client.objects.create(
-        api_key=key,
-        hostname=hostname,
-        machine_id=f"machine-{secret.token_id}",
-        token_id=secret.token_id,
-        token_hash=secret.digest,
-        **fields,
-    )
-    return client, secret.value
 
 
 def der(certificate) -> bytes:

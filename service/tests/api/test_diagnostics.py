@@ -1,10 +1,10 @@
 """The API reference page's check of an API key or client token: can it list and sign?"""
 
 from signing_service.access import tokens
-from signing_service.access.models import ApiKey, Client
+from signing_service.access.models import ApiKey
 from signing_service.identities.models import Identity
 from signing_service.identities.p12 import parse_p12
-from signing_service.test import BaseTestCase, make_identity
+from signing_service.test import BaseTestCase, make_client, make_identity
 
 NOT_OURS = "This is not an API key or client token of this service"
 
@@ -15,14 +15,6 @@ def store_identity(**fields) -> Identity:
     identity.fill_from(parse_p12(made.p12, made.password))
     identity.save()
     return identity
-
-
-def make_client(key: ApiKey, hostname: str, **fields) -> tuple[Client, str]:
-    secret = tokens.new_secret(tokens.CLIENT_TOKEN_PREFIX)
-    client = Client.objects.create(
-        api_key=key, hostname=hostname, token_id=secret.token_id, token_hash=secret.digest, **fields
-    )
-    return client, secret.value
 
 
 class DiagnosticsTestCase(BaseTestCase):

@@ -8,24 +8,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from signing_service.access import tokens
 from signing_service.access.models import ApiKey, Client
-from signing_service.test import BaseTestCase
+from signing_service.test import BaseTestCase, make_client
 
 DIGEST = base64.b64encode(hashlib.sha256(b"payload").digest()).decode()
-
-
-def make_client(key: ApiKey, hostname: str = "mac-mini-1", **fields) -> tuple[Client, str]:
-    secret = tokens.new_secret(tokens.CLIENT_TOKEN_PREFIX)
-    client = Client.objects.create(
-        api_key=key,
-        hostname=hostname,
-        machine_id=hostname,
-        token_id=secret.token_id,
-        token_hash=secret.digest,
-        **fields,
-    )
-    return client, secret.value
 
 
 def client_updates(queries) -> list[str]:

@@ -3,12 +3,12 @@
 import hashlib
 import re
 
-from django.db import DatabaseError, connection
+from django.db import connection
 
 from signing_service.access import tokens
 from signing_service.access.models import ApiKey, Client
 from signing_service.audit.models import AuditEvent
-from signing_service.test import BaseTestCase
+from signing_service.test import BaseTestCase, refuse_audit_inserts
 
 # smc_, a 10-character hex id, 32 random bytes in URL-safe base64.
 CLIENT_TOKEN = re.compile(r"smc_([0-9a-f]{10})_([A-Za-z0-9_-]{43})")
@@ -18,12 +18,6 @@ MACHINE = {
     "client_version": "0.1.0",
     "machine_id": "5D2E1A0C-6F3B-4C1E-9A7D-0B8E2F4C6A19",
 }
-
-
-def refuse_audit_inserts(execute, sql, params, many, context):
-    if sql.lstrip().upper().startswith("INSERT") and '"audit_auditevent"' in sql:
-        raise DatabaseError("the audit table is not writable (test)")
-    return execute(sql, params, many, context)
 
 
 class RegisterTestCase(BaseTestCase):

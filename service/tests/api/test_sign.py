@@ -3,13 +3,13 @@
 import base64
 import hashlib
 
-from django.db import DatabaseError, connection
+from django.db import connection
 
 from signing_manager.algorithms import Algorithm, verify_digest
 from signing_service.access import tokens
 from signing_service.access.models import ApiKey, Client
 from signing_service.audit.models import AuditEvent
-from signing_service.test import BaseTestCase
+from signing_service.test import BaseTestCase, make_client, refuse_audit_inserts
 
 # The contract's algorithms (DESIGN.md, "Client API v1"), written out rather than taken from
 # the code, so that a missing or renamed one fails here.
@@ -32,25 +32,6 @@ def digest_for(algorithm: str, data: bytes = PAYLOAD) -> bytes:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def make_client(key: ApiKey, hostname: str = "mac-mini-1", **fields) -> tuple[Client, str]:
-    secret = tokens.new_secret(tokens.CLIENT_TOKEN_PREFIX)
-    client = Client.objects.create(
-        api_key=key,
-        hostname=hostname,
-        machine_id=f"machine-{secret.token_id}",
-        token_id=secret.token_id,
-        token_hash=secret.digest,
-        **fields,
-    )
-    return client, secret.value
-
-
-def refuse_audit_inserts(execute, sql, params, many, context):
-    if sql.lstrip().upper().startswith("INSERT") and '"audit_auditevent"' in sql:
-        raise DatabaseError("the audit table is not writable (test)")
-    return execute(sql, params, many, context)
 
 
 class SignTestCase(BaseTestCase):

@@ -2,12 +2,11 @@
 
 import datetime
 
-from signing_service.access import tokens
-from signing_service.access.models import ApiKey, Client
+from signing_service.access.models import ApiKey
 from signing_service.audit.models import AuditEvent, RequestType, Status
 from signing_service.identities.models import Identity
 from signing_service.identities.p12 import parse_p12
-from signing_service.test import BaseTestCase, make_identity
+from signing_service.test import BaseTestCase, make_client, make_identity
 
 UTC = datetime.UTC
 ROW = '<tr class="'
@@ -19,13 +18,6 @@ def store_identity() -> Identity:
     identity.fill_from(parse_p12(made.p12, made.password))
     identity.save()
     return identity
-
-
-def make_client(key: ApiKey, hostname: str) -> Client:
-    secret = tokens.new_secret(tokens.CLIENT_TOKEN_PREFIX)
-    return Client.objects.create(
-        api_key=key, hostname=hostname, token_id=secret.token_id, token_hash=secret.digest
-    )
 
 
 def make_events(count: int, start: datetime.datetime, **fields) -> list[AuditEvent]:
@@ -149,8 +141,8 @@ class AuditFilterTestCase(BaseTestCase):
         super().setUpTestData()
         cls.build, _ = ApiKey.create("build machines")
         cls.release, _ = ApiKey.create("release machines")
-        cls.mac = make_client(cls.build, "mac-mini-1")
-        cls.linux = make_client(cls.release, "ci-runner-7")
+        cls.mac = make_client(cls.build, "mac-mini-1")[0]
+        cls.linux = make_client(cls.release, "ci-runner-7")[0]
         cls.app = store_identity()
         cls.installer = store_identity()
 

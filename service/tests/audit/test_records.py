@@ -4,14 +4,13 @@ import datetime
 
 from django.utils import timezone
 
-from signing_service.access import tokens
-from signing_service.access.models import ApiKey, Client
+from signing_service.access.models import ApiKey
 from signing_service.audit import records
 from signing_service.audit.models import AuditEvent, RequestType, Source, Status
 from signing_service.configuration.models import ServiceSettings
 from signing_service.identities.models import Identity
 from signing_service.identities.p12 import parse_p12
-from signing_service.test import BaseTestCase, make_identity
+from signing_service.test import BaseTestCase, make_client, make_identity
 
 
 def store_identity() -> tuple[Identity, object]:
@@ -20,13 +19,6 @@ def store_identity() -> tuple[Identity, object]:
     identity.fill_from(parse_p12(made.p12, made.password))
     identity.save()
     return identity, made
-
-
-def make_client(key: ApiKey, hostname: str) -> Client:
-    secret = tokens.new_secret(tokens.CLIENT_TOKEN_PREFIX)
-    return Client.objects.create(
-        api_key=key, hostname=hostname, token_id=secret.token_id, token_hash=secret.digest
-    )
 
 
 def old_event(days: float, **fields) -> AuditEvent:
@@ -40,7 +32,7 @@ def old_event(days: float, **fields) -> AuditEvent:
 class RecordTestCase(BaseTestCase):
     def test_it_writes_what_happened(self):
         key, _ = ApiKey.create("build machines")
-        client = make_client(key, "mac-mini-1")
+        client = make_client(key, "mac-mini-1")[0]
         identity, _ = store_identity()
         event = records.record(
             RequestType.SIGN,
@@ -70,7 +62,7 @@ class RecordTestCase(BaseTestCase):
 
     def test_the_names_survive_deleting_what_they_name(self):
         key, _ = ApiKey.create("build machines")
-        client = make_client(key, "mac-mini-1")
+        client = make_client(key, "mac-mini-1")[0]
         identity, made = store_identity()
         dora = self.make_user("dora", is_admin=True)
         event = records.record(
