@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import sys
-from pathlib import Path
-
 from axes.utils import reset as axes_reset
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
@@ -14,22 +10,12 @@ from django.core.management.base import BaseCommand, CommandError
 from signing_service.accounts.bootstrap import prepare_database
 from signing_service.accounts.models import User
 from signing_service.accounts.validators import validate_username
+from signing_service.command_input import read_password
 
 
-def read_password(password_file: str | None, user: User) -> str:
-    """The password from a file (first line), else typed twice at the terminal; validated."""
-    if password_file:
-        try:
-            lines = Path(password_file).read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CommandError(f"Cannot read the password file {password_file}: {exc}") from None
-        password = lines[0] if lines else ""
-    elif sys.stdin.isatty():
-        password = getpass.getpass(f"New password for {user.username}: ")
-        if password != getpass.getpass("Again: "):
-            raise CommandError("The two passwords differ.")
-    else:
-        raise CommandError("Give --password-file, or run in a terminal to type the password.")
+def read_new_password(password_file: str | None, user: User) -> str:
+    """The new password, from a file or typed twice, and valid by the password rules."""
+    password = read_password(password_file, f"New password for {user.username}: ", confirm=True)
     try:
         password_validation.validate_password(password, user)
     except ValidationError as error:
@@ -67,7 +53,7 @@ class Command(BaseCommand):
             user = User.objects.filter(username=name).first()
             if user is None:
                 raise CommandError(f"There is no user named {name!r}.")
-        user.set_password(read_password(options["password_file"], user))
+        user.set_password(read_new_password(options["password_file"], user))
         user.must_change_password = True
         user.save()
         axes_reset(username=user.username)  # a new password lifts a sign-in lockout

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import getpass
-import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from signing_service.accounts.bootstrap import prepare_database
+from signing_service.command_input import read_password
 from signing_service.identities.models import Identity, read_new_identity
 from signing_service.identities.p12 import MAX_SIZE, P12Error
-
-
-def read_p12_password(password_file: str | None) -> str:
-    if password_file:
-        try:
-            lines = Path(password_file).read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CommandError(f"Cannot read the password file {password_file}: {exc}") from None
-        return lines[0] if lines else ""
-    if sys.stdin.isatty():
-        return getpass.getpass("P12 password: ")
-    raise CommandError("Give --password-file, or run in a terminal to type the password.")
 
 
 def read_p12(path: Path) -> bytes:
@@ -57,7 +44,7 @@ class Command(BaseCommand):
         data = read_p12(path)
         prepare_database()
         try:
-            parsed = read_new_identity(data, read_p12_password(password_file))
+            parsed = read_new_identity(data, read_password(password_file, "P12 password: "))
         except P12Error as error:
             raise CommandError(f"{path}: {error}") from None
         identity = Identity()
