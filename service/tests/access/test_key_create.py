@@ -97,3 +97,11 @@ class KeyCreateTestCase(BaseTestCase):
         response = client.post("/api-keys/new/", {"name": "build machines"})
         self.assertEqual(response.status_code, 403)
         self.assertFalse(ApiKey.objects.exists())
+
+
+class NonPrintableNameTestCase(BaseTestCase):
+    def test_a_name_with_a_tab_is_refused(self):
+        self.client.force_login(self.alice)
+        response = self.client.post("/api-keys/new/", {"name": "build\tmachines"})
+        self.assertContains(response, "Use printable characters only")
+        self.assertFalse(ApiKey.objects.exists())

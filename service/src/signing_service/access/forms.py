@@ -6,3 +6,9 @@ class ApiKeyForm(forms.Form):
         max_length=100,
         help_text="What the key is for, e.g. the build machine or group of machines using it.",
     )
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        if not name.isprintable():
+            raise forms.ValidationError("Use printable characters only (no tabs or line breaks).")
+        return name
