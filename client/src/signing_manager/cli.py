@@ -5,6 +5,8 @@
     signing-manager -r [--json]                        refresh and list the identities
     signing-manager identity cn|sha1|codesign|productsign|show IDENTITY
     signing-manager sign --identity IDENTITY [--digest-only] FILE
+    signing-manager productsign --sign IDENTITY [--force] SOURCE.pkg DESTINATION.pkg
+    signing-manager pkgutil --check-signature PKG
     signing-manager log [--path]
 
 IDENTITY is a SHA-1 fingerprint or a common name. Errors are one sentence and exit status 1;
@@ -38,6 +40,10 @@ from signing_manager.errors import (
     SigningManagerError,
 )
 from signing_manager.logs import log_path, set_up_logging
+from signing_manager.pkg.signing import has_installer_usage, sign_package
+from signing_manager.pkg.verify import check_package
+from signing_manager.pkg.verify import describe as describe_package
+from signing_manager.pkg.xar import XarArchive
 from signing_manager.remote_key import RemoteSigner
 from signing_manager.service import PIN_FILE, RemoteIdentity, ServiceClient
 
@@ -49,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="signing-manager",
         description="Sign macOS code and installer packages with identities kept in a "
         "Signing Service.",
-        epilog="Commands: identity, sign, log (signing-manager COMMAND -h for more).",
+        epilog="Commands: identity, sign, productsign, pkgutil, log "
+        "(signing-manager COMMAND -h for more).",
     )
     parser.add_argument(
         "-s", action="store_true", help="Save settings. Requires -i and -a. Optionally use -d."
@@ -95,6 +102,31 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("-o", "--output", help="Where to write the signature.")
     sign.add_argument("file")
 
+    productsign = commands.add_parser(
+        "productsign", help="Sign a flat installer package (.pkg), as Apple's productsign."
+    )
+    productsign.add_argument(
+        "--sign", required=True, metavar="IDENTITY", help="SHA-1 or common name."
+    )
+    productsign.add_argument(
+        "--timestamp",
+        nargs="?",
+        const="apple",
+        default=None,
+        metavar="URL",
+        help="Only --timestamp=none is supported so far.",
+    )
+    productsign.add_argument(
+        "--force", action="store_true", help="Replace the signature of an already signed package."
+    )
+    productsign.add_argument("source", metavar="SOURCE.pkg")
+    productsign.add_argument("destination", metavar="DESTINATION.pkg")
+
+    pkgutil = commands.add_parser(
+        "pkgutil", help="Check a package's signature, as pkgutil --check-signature."
+    )
+    pkgutil.add_argument("--check-signature", required=True, metavar="PKG", dest="package")
+
     log_command = commands.add_parser("log", help="Show the end of the log (SigningManager.log).")
     log_command.add_argument("--path", action="store_true", help="Print only the log's path.")
     return parser
@@ -139,6 +171,10 @@ def run(parser: argparse.ArgumentParser, arguments, settings: Settings) -> int:
         return identity_command(settings, arguments.what, arguments.identity)
     if arguments.command == "sign":
         return sign_command(settings, arguments)
+    if arguments.command == "productsign":
+        return productsign_command(settings, arguments)
+    if arguments.command == "pkgutil":
+        return pkgutil_command(Path(arguments.package))
     if arguments.command == "log":
         return log_command(arguments.path)
     parser.print_help()
@@ -300,6 +336,48 @@ def sign_command(settings: Settings, arguments) -> int:
     log.info("Signed %s with %s (%s) into %s", path, signer.identity.sha1, algorithm, output)
     print(f"Signed {path} with “{signer.identity.common_name}”: {output}")
     return 0
+
+
+def productsign_command(settings: Settings, arguments) -> int:
+    source, destination = Path(arguments.source), Path(arguments.destination)
+    if arguments.timestamp not in (None, "none"):
+        raise ConfigurationError(
+            "Timestamps are not supported yet; sign with --timestamp=none (or without it)."
+        )
+    if source.resolve() == destination.resolve():
+        raise ConfigurationError("DESTINATION must differ from SOURCE: the source stays as it is.")
+    try:
+        data = source.read_bytes()
+    except OSError as error:
+        raise ConfigurationError(f"Cannot read {source}: {error.strerror}.") from None
+    XarArchive.parse(data)  # a package that is not one fails here, before any service call
+    service = connect(settings)
+    try:
+        signer = RemoteSigner(service, find_identity(service.identities(), arguments.sign))
+        if not has_installer_usage(signer.certificate):
+            print(
+                f"signing-manager: warning: “{signer.identity.common_name}” lacks the "
+                "installer-signing usage (1.2.840.113635.100.4.13); Installer may refuse "
+                "the package.",
+                file=sys.stderr,
+            )
+        signed = sign_package(data, signer, force=arguments.force)
+    finally:
+        service.close()
+    write_atomically(destination, signed)
+    log.info("Signed package %s with %s into %s", source, signer.identity.sha1, destination)
+    print(f"productsign: signed {destination} with “{signer.identity.common_name}”")
+    return 0
+
+
+def pkgutil_command(path: Path) -> int:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ConfigurationError(f"Cannot read {path}: {error.strerror}.") from None
+    result = check_package(data)
+    print(describe_package(path.name, result), end="")
+    return 0 if result.valid else 1
 
 
 def write_atomically(path: Path, data: bytes) -> None:

@@ -56,6 +56,64 @@ def signed_attributes(
     )
 
 
+class DetachedSignature:
+    """A detached SignedData in two steps, so that many can share one batch of remote signing:
+    ``digest_to_sign`` is what the key must sign; ``finish(signature)`` gives the DER."""
+
+    def __init__(
+        self,
+        signer,
+        content_digest: bytes,
+        algorithm: Algorithm,
+        *,
+        signing_time: datetime.datetime | None = None,
+        extra_attributes: list[dict] = (),
+    ):
+        self.signer = signer
+        self.algorithm = algorithm
+        self.attributes = signed_attributes(
+            content_digest,
+            signing_time or datetime.datetime.now(datetime.UTC).replace(microsecond=0),
+            list(extra_attributes),
+        )
+        # What is signed is the DER of the attributes as a SET OF (RFC 5652, section 5.4).
+        self.digest_to_sign = hashlib.new(
+            algorithm.hash_algorithm.name, self.attributes.dump()
+        ).digest()
+
+    def finish(self, signature: bytes) -> bytes:
+        hash_name = self.algorithm.hash_algorithm.name
+        certificate = asn1_certificate(self.signer.certificate)
+        signer_info = cms.SignerInfo(
+            {
+                "version": "v1",
+                "sid": cms.SignerIdentifier(
+                    {
+                        "issuer_and_serial_number": {
+                            "issuer": certificate.issuer,
+                            "serial_number": certificate.serial_number,
+                        }
+                    }
+                ),
+                "digest_algorithm": {"algorithm": hash_name},
+                "signed_attrs": self.attributes,
+                "signature_algorithm": signature_algorithm(self.algorithm),
+                "signature": signature,
+            }
+        )
+        chain = [asn1_certificate(c) for c in self.signer.chain]
+        signed_data = cms.SignedData(
+            {
+                "version": "v1",
+                "digest_algorithms": [{"algorithm": hash_name}],
+                "encap_content_info": {"content_type": "data"},
+                "certificates": [certificate, *chain],
+                "signer_infos": [signer_info],
+            }
+        )
+        return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+
+
 def detached_signature(
     signer,
     content_digest: bytes,
@@ -65,40 +123,11 @@ def detached_signature(
     extra_attributes: list[dict] = (),
 ) -> bytes:
     """DER of a ContentInfo holding a detached SignedData over content with this digest."""
-    hash_name = algorithm.hash_algorithm.name
-    attributes = signed_attributes(
+    pending = DetachedSignature(
+        signer,
         content_digest,
-        signing_time or datetime.datetime.now(datetime.UTC).replace(microsecond=0),
-        list(extra_attributes),
+        algorithm,
+        signing_time=signing_time,
+        extra_attributes=extra_attributes,
     )
-    # What is signed is the DER of the attributes as a SET OF (RFC 5652, section 5.4).
-    to_sign = hashlib.new(hash_name, attributes.dump()).digest()
-    signature = signer.sign_digest(to_sign, algorithm)
-    certificate = asn1_certificate(signer.certificate)
-    signer_info = cms.SignerInfo(
-        {
-            "version": "v1",
-            "sid": cms.SignerIdentifier(
-                {
-                    "issuer_and_serial_number": {
-                        "issuer": certificate.issuer,
-                        "serial_number": certificate.serial_number,
-                    }
-                }
-            ),
-            "digest_algorithm": {"algorithm": hash_name},
-            "signed_attrs": attributes,
-            "signature_algorithm": signature_algorithm(algorithm),
-            "signature": signature,
-        }
-    )
-    signed_data = cms.SignedData(
-        {
-            "version": "v1",
-            "digest_algorithms": [{"algorithm": hash_name}],
-            "encap_content_info": {"content_type": "data"},
-            "certificates": [certificate, *(asn1_certificate(c) for c in signer.chain)],
-            "signer_infos": [signer_info],
-        }
-    )
-    return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+    return pending.finish(signer.sign_digest(pending.digest_to_sign, algorithm))

@@ -1,0 +1,1 @@
+"""Flat installer packages (.pkg): XAR archives, their signing and verification."""

@@ -1,0 +1,173 @@
+"""Signing a flat package: what ``productsign`` does, with the key kept in the service.
+
+Procedure (reference section 10.3): drop old signatures from the TOC; point the checksum at
+heap offset 0 (SHA-1, 20 bytes); reserve the RSA signature (modulus size) and the CMS signature
+(a trial CMS plus slack) right after it; move every file's data to follow, in order, byte for
+byte; compress the TOC; its SHA-1 is the checksum that both signatures sign:
+
+* ``<signature style="RSA">``: PKCS#1 v1.5 over DigestInfo(SHA-1, checksum) — the scheme of
+  the xar tool and of scripts that pkgutil accepts.
+* ``<x-signature style="CMS">``: a detached SignedData whose content is the checksum bytes
+  (messageDigest = SHA-256(checksum)), with the certificate chain.
+
+Both digests go to the service in one batch; each signature is checked before writing.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import zlib
+from dataclasses import dataclass
+from xml.etree import ElementTree
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from signing_manager.algorithms import Algorithm
+from signing_manager.cms import DetachedSignature
+from signing_manager.errors import SigningManagerError
+from signing_manager.pkg.xar import ChecksumAlgorithm, XarArchive, XarHeader, toc_bytes
+
+CHECKSUM_SIZE = 20
+CMS_SLACK = 1024
+INSTALLER_EKU = "1.2.840.113635.100.4.13"
+XMLDSIG = "http://www.w3.org/2000/09/xmldsig#"
+SIGNATURE_TAGS = ("signature", "x-signature")
+
+
+class AlreadySigned(SigningManagerError):
+    pass
+
+
+def is_signed(archive: XarArchive) -> bool:
+    return any(archive.toc_element.find(tag) is not None for tag in SIGNATURE_TAGS)
+
+
+def key_info(certificates) -> ElementTree.Element:
+    info = ElementTree.Element("KeyInfo", {"xmlns": XMLDSIG})
+    data = ElementTree.SubElement(info, "X509Data")
+    for certificate in certificates:
+        element = ElementTree.SubElement(data, "X509Certificate")
+        der = certificate.public_bytes(serialization.Encoding.DER)
+        element.text = base64.b64encode(der).decode()
+    return info
+
+
+def range_element(tag: str, offset: int, size: int, **attributes) -> ElementTree.Element:
+    element = ElementTree.Element(tag, attributes)
+    ElementTree.SubElement(element, "offset").text = str(offset)
+    ElementTree.SubElement(element, "size").text = str(size)
+    return element
+
+
+def data_elements(toc: ElementTree.Element) -> list[ElementTree.Element]:
+    """Every element whose heap range moves with the data: file <data> and extended <ea>."""
+    return [
+        element
+        for element in toc.iter()
+        if element.tag in ("data", "ea") and element.find("offset") is not None
+    ]
+
+
+@dataclass
+class Layout:
+    rsa_size: int
+    cms_size: int
+
+    @property
+    def data_start(self) -> int:
+        return CHECKSUM_SIZE + self.rsa_size + self.cms_size
+
+
+def relocate(archive: XarArchive, toc: ElementTree.Element, start: int) -> bytes:
+    """Point every data range at consecutive offsets from ``start``; the new heap's data."""
+    moved: dict[tuple[int, int], int] = {}
+    chunks: list[bytes] = []
+    position = start
+    elements = data_elements(toc)
+    originals = {id(element): archive.heap_range(element) for element in elements}
+    for element in sorted(elements, key=lambda e: int(e.findtext("offset"))):
+        old = (int(element.findtext("offset")), len(originals[id(element)]))
+        if old not in moved:  # ranges shared by several entries are stored once
+            moved[old] = position
+            chunks.append(originals[id(element)])
+            position += old[1]
+        element.find("offset").text = str(moved[old])
+    return b"".join(chunks)
+
+
+def signed_package(archive: XarArchive, signer, certificates, layout: Layout) -> bytes:
+    """The whole signed package, as bytes."""
+    root = copy.deepcopy(archive.toc)
+    toc = root.find("toc")
+    for tag in (*SIGNATURE_TAGS, "checksum"):
+        for element in toc.findall(tag):
+            toc.remove(element)
+    ranges = (
+        range_element("checksum", 0, CHECKSUM_SIZE, style="sha1"),
+        range_element("signature", CHECKSUM_SIZE, layout.rsa_size, style="RSA"),
+        range_element("x-signature", CHECKSUM_SIZE + layout.rsa_size, layout.cms_size, style="CMS"),
+    )
+    for position, element in enumerate(ranges):
+        if element.tag != "checksum":
+            element.append(key_info(certificates))
+        toc.insert(position, element)
+    data = relocate(archive, toc, layout.data_start)
+    xml = toc_bytes(root)
+    compressed = zlib.compress(xml, 9)
+    checksum = hashlib.sha1(compressed).digest()  # noqa: S324 - the format's checksum
+    rsa_signature, cms = sign_checksum(signer, checksum)
+    if len(rsa_signature) != layout.rsa_size or len(cms) > layout.cms_size:
+        raise SigningManagerError("The signatures do not fit the space reserved for them.")
+    header = XarHeader(
+        header_size=archive.header.header_size,
+        version=archive.header.version,
+        toc_compressed=len(compressed),
+        toc_uncompressed=len(xml),
+        checksum_algorithm=ChecksumAlgorithm.SHA1,
+        extra=archive.header.extra,
+    )
+    padded_cms = cms + bytes(layout.cms_size - len(cms))
+    return header.serialize() + compressed + checksum + rsa_signature + padded_cms + data
+
+
+def sign_checksum(signer, checksum: bytes) -> tuple[bytes, bytes]:
+    """The RSA signature and the CMS of a TOC checksum, from one batch of remote signing."""
+    cms = DetachedSignature(
+        signer, hashlib.sha256(checksum).digest(), Algorithm.RSA_PKCS1V15_SHA256
+    )
+    rsa_signature, cms_signature = signer.sign_digests(
+        [(checksum, Algorithm.RSA_PKCS1V15_SHA1), (cms.digest_to_sign, cms.algorithm)]
+    )
+    return rsa_signature, cms.finish(cms_signature)
+
+
+def plan(signer) -> Layout:
+    """Space for the signatures: the modulus size, and a trial CMS with a dummy signature."""
+    rsa_size = signer.certificate.public_key().key_size // 8
+    trial = DetachedSignature(signer, bytes(32), Algorithm.RSA_PKCS1V15_SHA256)
+    return Layout(rsa_size=rsa_size, cms_size=len(trial.finish(bytes(rsa_size))) + CMS_SLACK)
+
+
+def sign_package(data: bytes, signer, *, force: bool = False) -> bytes:
+    """A signed copy of the package ``data`` (the input is never changed)."""
+    if not isinstance(signer.certificate.public_key(), rsa.RSAPublicKey):
+        raise SigningManagerError("Installer packages are signed with RSA identities only.")
+    archive = XarArchive.parse(data)
+    if is_signed(archive) and not force:
+        raise AlreadySigned("The package is already signed; use --force to replace the signature.")
+    if archive.header.checksum_algorithm != ChecksumAlgorithm.NONE:
+        archive.check_toc_checksum()  # never sign over a package that was already damaged
+    certificates = [signer.certificate, *signer.chain]
+    return signed_package(archive, signer, certificates, plan(signer))
+
+
+def has_installer_usage(certificate) -> bool:
+    try:
+        usages = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return any(usage.dotted_string == INSTALLER_EKU for usage in usages)

@@ -1,0 +1,173 @@
+"""Checking a flat package's signature, and describing it as ``pkgutil --check-signature`` does.
+
+Checks (reference section 10.5): the TOC checksum against the compressed TOC; the RSA
+``<signature>`` over the checksum with the leaf certificate of its KeyInfo; the CMS
+``<x-signature>`` (padding trimmed): messageDigest = hash of the checksum bytes, and the signer's
+signature over the signed attributes. Apple's roots are not consulted: trust in the chain is
+reported as "not checked", never assumed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import hashlib
+from dataclasses import dataclass, field
+
+from asn1crypto import cms
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from signing_manager.algorithms import Algorithm, verify_digest
+from signing_manager.pkg.xar import XarArchive, XarError
+
+XMLDSIG = "{http://www.w3.org/2000/09/xmldsig#}"
+
+
+@dataclass
+class SignatureCheck:
+    signed: bool = False
+    problems: list[str] = field(default_factory=list)
+    certificates: list[x509.Certificate] = field(default_factory=list)
+    signing_time: datetime.datetime | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.signed and not self.problems
+
+
+def embedded_certificates(element) -> list[x509.Certificate]:
+    texts = [node.text or "" for node in element.iter() if node.tag.endswith("X509Certificate")]
+    try:
+        return [x509.load_der_x509_certificate(base64.b64decode(text)) for text in texts]
+    except (ValueError, binascii.Error):
+        raise XarError("A certificate embedded in the signature is damaged.") from None
+
+
+def check_package(data: bytes) -> SignatureCheck:
+    archive = XarArchive.parse(data)
+    result = SignatureCheck()
+    try:
+        checksum = archive.check_toc_checksum()
+    except XarError as error:
+        result.problems.append(str(error))
+        return result
+    toc = archive.toc_element
+    check_file_data(archive, result)
+    rsa_element, cms_element = toc.find("signature"), toc.find("x-signature")
+    if rsa_element is None and cms_element is None:
+        return result
+    result.signed = True
+    if rsa_element is not None:
+        result.certificates = embedded_certificates(rsa_element)
+        check_rsa(archive, rsa_element, checksum, result)
+    if cms_element is not None:
+        check_cms(archive.heap_range(cms_element), checksum, result)
+    return result
+
+
+def check_file_data(archive: XarArchive, result: SignatureCheck) -> None:
+    """Each file's stored bytes against the archived-checksum the (signed) TOC records."""
+    for element in archive.toc_element.iter():
+        checksum = element.find("archived-checksum")
+        if element.tag not in ("data", "ea") or checksum is None:
+            continue
+        style = checksum.get("style", "").lower()
+        if style not in ("sha1", "md5", "sha256", "sha512"):
+            continue
+        stored = archive.heap_range(element)
+        if hashlib.new(style, stored).hexdigest() != (checksum.text or "").strip().lower():
+            result.problems.append("A file's data does not match its checksum: it was altered.")
+            return
+
+
+def check_rsa(archive: XarArchive, element, checksum: bytes, result: SignatureCheck) -> None:
+    if not result.certificates:
+        result.problems.append("The RSA signature carries no certificate.")
+        return
+    signature = archive.heap_range(element)
+    leaf = result.certificates[0].public_key()
+    if not verify_digest(leaf, Algorithm.RSA_PKCS1V15_SHA1, checksum, signature):
+        result.problems.append("The RSA signature does not verify with its certificate.")
+
+
+def check_cms(blob: bytes, checksum: bytes, result: SignatureCheck) -> None:
+    try:
+        info = cms.ContentInfo.load(blob, strict=False)  # the blob is zero-padded
+        signed_data = info["content"]
+        signer_info = signed_data["signer_infos"][0]
+        attributes = {
+            attr["type"].native: attr["values"][0] for attr in signer_info["signed_attrs"]
+        }
+        digest_name = signer_info["digest_algorithm"]["algorithm"].native
+    except (ValueError, KeyError, IndexError, TypeError):
+        result.problems.append("The CMS signature is damaged.")
+        return
+    if (
+        attributes.get("message_digest") is None
+        or attributes["message_digest"].native != hashlib.new(digest_name, checksum).digest()
+    ):
+        result.problems.append("The CMS signature is over another table of contents.")
+        return
+    signer = find_signer(signed_data, signer_info)
+    if signer is None:
+        result.problems.append("The CMS signature does not carry its signer's certificate.")
+        return
+    if result.certificates and signer != result.certificates[0]:
+        result.problems.append("The RSA and CMS signatures were made by different certificates.")
+    algorithm = Algorithm(f"rsa-pkcs1v15-{digest_name}")
+    # Signed is the DER of the attributes as a SET OF, not with the [0] tag they carry here.
+    signed_attributes = b"\x31" + signer_info["signed_attrs"].dump()[1:]
+    signed = hashlib.new(digest_name, signed_attributes).digest()
+    if not verify_digest(signer.public_key(), algorithm, signed, signer_info["signature"].native):
+        result.problems.append("The CMS signature does not verify with its certificate.")
+    if "signing_time" in attributes:
+        result.signing_time = attributes["signing_time"].native
+
+
+def find_signer(signed_data, signer_info) -> x509.Certificate | None:
+    wanted = signer_info["sid"].chosen
+    for candidate in signed_data["certificates"]:
+        certificate = candidate.chosen
+        if (
+            certificate.issuer == wanted["issuer"]
+            and certificate.serial_number == wanted["serial_number"].native
+        ):
+            return x509.load_der_x509_certificate(certificate.dump())
+    return None
+
+
+def fingerprint_lines(certificate: x509.Certificate, algorithm) -> list[str]:
+    digest = certificate.fingerprint(algorithm).hex().upper()
+    pairs = [digest[i : i + 2] for i in range(0, len(digest), 2)]
+    return [" ".join(pairs[i : i + 16]) for i in range(0, len(pairs), 16)]
+
+
+def describe(name: str, result: SignatureCheck) -> str:
+    """What ``pkgutil --check-signature`` prints, for our checks."""
+    lines = [f'Package "{name}":']
+    if result.problems:
+        lines.append("   Status: invalid signature")
+        lines += [f"   Problem: {problem}" for problem in result.problems]
+    elif not result.signed:
+        lines.append("   Status: no signature")
+    else:
+        lines.append("   Status: signed (chain shown below; not checked against Apple's roots)")
+    if result.signing_time:
+        lines.append(f"   Signing time: {result.signing_time:%Y-%m-%d %H:%M:%S %z}")
+    if result.certificates:
+        lines.append("   Certificate Chain:")
+        for number, certificate in enumerate(result.certificates, 1):
+            name_attribute = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+            common_name = name_attribute[0].value if name_attribute else certificate.subject
+            lines.append(f"    {number}. {common_name}")
+            lines.append(f"       Expires: {certificate.not_valid_after_utc:%Y-%m-%d %H:%M:%S %z}")
+            lines.append("       SHA256 Fingerprint:")
+            lines += [
+                f"           {line}" for line in fingerprint_lines(certificate, hashes.SHA256())
+            ]
+            sha1 = fingerprint_lines(certificate, hashes.SHA1())  # noqa: S303
+            lines.append(f"       SHA1 Fingerprint: {' '.join(sha1)}")
+            lines.append("       " + "-" * 72)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,170 @@
+"""XAR archives: the container of flat installer packages (.pkg).
+
+Specified by xar's ``include/xar.h.in`` and its wiki; see ``reference/apple-signing-formats.md``
+section 10. Layout:
+
+    header   (big-endian)  magic "xar!" | header size u16 | version u16 |
+                           TOC length compressed u64 | TOC length uncompressed u64 |
+                           checksum algorithm u32 (0 none, 1 SHA-1, 2 MD5, 3 SHA-256, 4 SHA-512)
+                           [+ anything up to "header size", kept as it is]
+    TOC      zlib-compressed XML, right after the header
+    heap     everything after the TOC; every <offset> in the TOC is relative to its start
+
+The TOC's ``<checksum>`` names a heap range holding the hash of the compressed TOC bytes, which
+is what signatures sign.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from xml.etree import ElementTree
+
+from signing_manager.errors import SigningManagerError
+
+MAGIC = b"xar!"
+HEADER = struct.Struct(">4sHHQQI")
+MAX_TOC = 64 * 1024 * 1024
+
+
+class XarError(SigningManagerError):
+    """The file is not a XAR archive, or a damaged one."""
+
+
+class ChecksumAlgorithm(IntEnum):
+    NONE = 0
+    SHA1 = 1
+    MD5 = 2
+    SHA256 = 3
+    SHA512 = 4
+
+    @classmethod
+    def from_style(cls, style: str) -> ChecksumAlgorithm:
+        names = {"none": 0, "sha1": 1, "md5": 2, "sha256": 3, "sha512": 4}
+        try:
+            return cls(names[style.lower()])
+        except KeyError:
+            raise XarError(f"Unknown TOC checksum style {style!r}.") from None
+
+    def digest(self, data: bytes) -> bytes:
+        if self is ChecksumAlgorithm.NONE:
+            return b""
+        return hashlib.new(self.name.lower(), data).digest()
+
+
+@dataclass
+class XarHeader:
+    header_size: int
+    version: int
+    toc_compressed: int
+    toc_uncompressed: int
+    checksum_algorithm: int
+    extra: bytes = b""
+
+    @classmethod
+    def parse(cls, data: bytes) -> XarHeader:
+        if len(data) < HEADER.size or data[:4] != MAGIC:
+            raise XarError("This is not a flat package (XAR archive): it lacks the xar! header.")
+        _, size, version, compressed, uncompressed, algorithm = HEADER.unpack_from(data)
+        if size < HEADER.size or size > len(data):
+            raise XarError("The XAR header is damaged (impossible header size).")
+        return cls(size, version, compressed, uncompressed, algorithm, data[HEADER.size : size])
+
+    def serialize(self) -> bytes:
+        return (
+            HEADER.pack(
+                MAGIC,
+                self.header_size,
+                self.version,
+                self.toc_compressed,
+                self.toc_uncompressed,
+                self.checksum_algorithm,
+            )
+            + self.extra
+        )
+
+
+@dataclass
+class XarArchive:
+    """A XAR archive read into memory: its header, TOC (parsed) and heap."""
+
+    header: XarHeader
+    toc_compressed: bytes
+    toc: ElementTree.Element
+    heap: bytes
+
+    @classmethod
+    def read(cls, path: Path) -> XarArchive:
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise XarError(f"Cannot read {path}: {error.strerror}.") from None
+        return cls.parse(data)
+
+    @classmethod
+    def parse(cls, data: bytes) -> XarArchive:
+        header = XarHeader.parse(data)
+        start, end = header.header_size, header.header_size + header.toc_compressed
+        if header.toc_compressed > MAX_TOC or header.toc_uncompressed > MAX_TOC:
+            raise XarError("The XAR table of contents is impossibly large.")
+        if end > len(data):
+            raise XarError("The package is truncated: its table of contents is cut short.")
+        compressed = data[start:end]
+        try:
+            xml = zlib.decompress(compressed)
+        except zlib.error:
+            raise XarError("The XAR table of contents is damaged (not zlib data).") from None
+        if len(xml) != header.toc_uncompressed:
+            raise XarError("The XAR table of contents does not have its recorded length.")
+        try:
+            root = ElementTree.fromstring(xml)  # noqa: S314 - no DTDs or entities in a TOC
+        except ElementTree.ParseError as error:
+            raise XarError(f"The XAR table of contents is not valid XML: {error}.") from None
+        toc = root.find("toc")
+        if root.tag != "xar" or toc is None:
+            raise XarError("The XAR table of contents has no <xar><toc>.")
+        return cls(header, compressed, root, data[end:])
+
+    @property
+    def toc_element(self) -> ElementTree.Element:
+        return self.toc.find("toc")
+
+    def heap_range(self, element: ElementTree.Element) -> bytes:
+        """The heap bytes an element's <offset> and <length> (file data: the archived length;
+        its <size> is the extracted size) or <size> (checksum, signatures) name, checked."""
+        try:
+            offset = int(element.findtext("offset", "-1"))
+            size = int(element.findtext("length") or element.findtext("size") or "-1")
+        except ValueError:
+            raise XarError(
+                "The XAR table of contents holds an offset that is not a number."
+            ) from None
+        if offset < 0 or size < 0 or offset + size > len(self.heap):
+            raise XarError("The package is truncated: a range in its heap lies past the end.")
+        return self.heap[offset : offset + size]
+
+    def checksum(self) -> tuple[ChecksumAlgorithm, bytes]:
+        """The TOC checksum algorithm and the stored checksum; refused if they disagree."""
+        element = self.toc_element.find("checksum")
+        if element is None:
+            raise XarError("The package has no TOC checksum.")
+        algorithm = ChecksumAlgorithm.from_style(element.get("style", ""))
+        if algorithm != self.header.checksum_algorithm:
+            raise XarError("The XAR header and TOC disagree on the checksum algorithm.")
+        return algorithm, self.heap_range(element)
+
+    def check_toc_checksum(self) -> bytes:
+        """The stored checksum, once it matches the compressed TOC (else ``XarError``)."""
+        algorithm, stored = self.checksum()
+        if algorithm.digest(self.toc_compressed) != stored:
+            raise XarError("The TOC checksum does not match: the package was altered.")
+        return stored
+
+
+def toc_bytes(root: ElementTree.Element) -> bytes:
+    xml = ElementTree.tostring(root, encoding="unicode")
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + xml.encode()
