@@ -12,6 +12,8 @@ restarts or breaks a service starts its own with ``new_service``.
 - ``Ops``: ``signing-service identity|apikey`` on a service's data, as an operator runs them.
 - ``WebAdmin``: the first admin, signed in over HTTPS as a browser would (CSRF cookie and
   token, Origin and Referer), pressing the switches of the web interface.
+- ``Packages`` (fixture ``packages``): flat packages built with ``bsdtar --format xar``, and
+  independent checks of a signed one (bsdtar, ``openssl pkeyutl``, ``openssl cms``).
 
 Test files cannot import from each other (``--import-mode=importlib``), so they reach these
 helpers through fixtures.
@@ -19,10 +21,13 @@ helpers through fixtures.
 
 from __future__ import annotations
 
+import functools
 import html
 import os
+import random
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +35,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from asn1crypto import cms as asn1_cms
+from cryptography.hazmat.primitives import serialization
 
+from signing_manager.pkg.xar import XarArchive
 from signing_service.test import RunningService, fresh_postgres_database
 
 SIGNING_MANAGER = str(Path(sys.executable).with_name("signing-manager"))
@@ -363,3 +371,315 @@ def new_service(tmp_path, service_environment):
     yield start
     for service in started:
         service.stop()
+
+
+# --- Flat packages (.pkg) built with bsdtar, and independent checks of their signatures ------
+
+
+class Packages:
+    """Flat installer packages (XAR) built at test time with ``bsdtar --format xar``, and what
+    checks a signed one without our code: ``bsdtar -t``/``-x`` for the archive, ``openssl
+    pkeyutl`` for the RSA signature and ``openssl cms`` for the CMS one.
+
+    Layouts (``build(name)``; each built once per session):
+
+    - ``files``: a few files in nested folders, an empty file and folder, names with spaces,
+      XML specials and non-ASCII letters, a relative and an absolute symlink, a hard link
+      (gzip, SHA-1 TOC).
+    - ``uncompressed``: the same, stored (``xar:compression=none``).
+    - ``product``: a product archive: ``Distribution``, ``Resources``, and component packages
+      ``Foo.pkg/`` (Bom, PackageInfo, Payload, Scripts) and ``Bar.pkg/`` (no Scripts), their
+      Payload and Scripts gzip-compressed cpio archives as pkgbuild writes them.
+    - ``md5-bzip2``: ``files`` with an MD5 TOC checksum and bzip2-compressed members.
+    - ``no-toc-checksum``: a small package without any TOC checksum.
+    """
+
+    OPTIONS = {
+        "files": [],
+        "uncompressed": ["--options", "xar:compression=none"],
+        "product": [],
+        "md5-bzip2": ["--options", "xar:toc-checksum=md5,xar:compression=bzip2"],
+        "no-toc-checksum": ["--options", "xar:toc-checksum=none"],
+    }
+    TREES = {
+        "files": "files",
+        "uncompressed": "files",
+        "product": "product",
+        "md5-bzip2": "files",
+        "no-toc-checksum": "small",
+    }
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._built: dict[str, bytes] = {}
+        self._counter = iter(range(1_000_000))
+
+    # --- building ---
+
+    def new_folder(self, name: str) -> Path:
+        folder = self.folder / f"{name}-{next(self._counter)}"
+        folder.mkdir(parents=True)
+        return folder
+
+    @staticmethod
+    def bsdtar(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            ["bsdtar", *args],
+            capture_output=True,
+            cwd=cwd,
+            env={**os.environ, "LC_ALL": "C.UTF-8"},
+            check=False,
+            timeout=60,
+        )
+        return result
+
+    def tree(self, name: str) -> Path:
+        """A source tree (a new folder) for the layout ``name``."""
+        rng = random.Random(name)
+        root = self.new_folder(f"tree-{name}")
+        if name == "small":
+            (root / "hello.txt").write_text("Hello, package.\n")
+            return root
+        if name == "files":
+            (root / "docs" / "guide").mkdir(parents=True)
+            (root / "bin").mkdir()
+            (root / "empty folder").mkdir()
+            (root / "README.txt").write_text("A package built by the tests.\n")
+            (root / "empty.txt").write_bytes(b"")
+            (root / "a&b <c>.txt").write_text("XML specials in a name.\n")
+            (root / "docs" / "guide" / "chapter 1.txt").write_text("Chapter one.\n" * 2000)
+            (root / "docs" / "guide" / "naïve café.txt").write_text("Non-ASCII name.\n")
+            tool = root / "bin" / "tool"
+            tool.write_bytes(rng.randbytes(70_000))  # incompressible
+            tool.chmod(0o755)
+            (root / "docs" / "latest").symlink_to("guide/chapter 1.txt")
+            os.link(root / "README.txt", root / "docs" / "README (hard link).txt")
+            (root / "bin" / "shell").symlink_to("/bin/sh")
+            return root
+        if name == "product":
+            resources = root / "Resources" / "en.lproj"
+            resources.mkdir(parents=True)
+            (resources / "Welcome.rtf").write_text("{\\rtf1 Welcome to Foo}\n")
+            (root / "Distribution").write_text(
+                '<?xml version="1.0" encoding="utf-8"?>\n'
+                '<installer-gui-script minSpecVersion="2">\n'
+                "  <title>Foo</title>\n"
+                '  <pkg-ref id="com.example.foo">#Foo.pkg</pkg-ref>\n'
+                '  <pkg-ref id="com.example.bar">#Bar.pkg</pkg-ref>\n'
+                '  <choices-outline><line choice="default"/></choices-outline>\n'
+                "</installer-gui-script>\n"
+            )
+            for component, scripts in (("Foo", True), ("Bar", False)):
+                folder = root / f"{component}.pkg"
+                folder.mkdir()
+                (folder / "Bom").write_bytes(b"BOMStore" + rng.randbytes(4000))
+                (folder / "PackageInfo").write_text(
+                    f'<pkg-info identifier="com.example.{component.lower()}" version="1.0" '
+                    f'install-location="/Applications" auth="root"/>\n'
+                )
+                payload = self.new_folder(f"payload-{component}")
+                app = payload / f"{component}.app" / "Contents" / "MacOS"
+                app.mkdir(parents=True)
+                (app / component).write_bytes(rng.randbytes(30_000))
+                (payload / f"{component}.app" / "Contents" / "Info.plist").write_text(
+                    "<plist><dict/></plist>\n"
+                )
+                self.check(
+                    self.bsdtar(
+                        "--format",
+                        "odc",
+                        "-czf",
+                        str(folder / "Payload"),
+                        "-C",
+                        str(payload),
+                        f"{component}.app",
+                    )
+                )
+                if scripts:
+                    script_root = self.new_folder(f"scripts-{component}")
+                    script = script_root / "postinstall"
+                    script.write_text("#!/bin/sh\nexit 0\n")
+                    script.chmod(0o755)
+                    self.check(
+                        self.bsdtar(
+                            "--format",
+                            "odc",
+                            "-czf",
+                            str(folder / "Scripts"),
+                            "-C",
+                            str(script_root),
+                            "postinstall",
+                        )
+                    )
+            return root
+        raise ValueError(name)
+
+    @staticmethod
+    def check(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+        assert result.returncode == 0, (result.args, result.stderr)
+        return result
+
+    def build_from(self, root: Path, *options: str) -> bytes:
+        """``bsdtar --format xar`` of the top-level entries of ``root``, as bytes."""
+        output = self.new_folder("built") / "package.pkg"
+        names = sorted(path.name for path in root.iterdir())
+        self.check(
+            self.bsdtar("--format", "xar", *options, "-cf", str(output), "-C", str(root), *names)
+        )
+        return output.read_bytes()
+
+    def build(self, layout: str) -> bytes:
+        """The package of a layout (built once, then the same bytes)."""
+        if layout not in self._built:
+            root = self.tree(self.TREES[layout])
+            self._built[layout] = self.build_from(root, *self.OPTIONS[layout])
+        return self._built[layout]
+
+    def write(self, data: bytes, name: str = "package.pkg") -> Path:
+        path = self.new_folder("written") / name
+        path.write_bytes(data)
+        return path
+
+    # --- reading with bsdtar ---
+
+    def listing(self, data: bytes, verbose: bool = True) -> list[str]:
+        """``bsdtar -tvf`` (or ``-tf``): the entries as bsdtar reads them."""
+        result = self.check(self.bsdtar("-tvf" if verbose else "-tf", str(self.write(data))))
+        return result.stdout.decode().splitlines()
+
+    def extract(self, data: bytes) -> Path:
+        """``bsdtar -xf`` into a new folder; the folder."""
+        target = self.new_folder("extracted")
+        self.check(self.bsdtar("-xf", str(self.write(data)), "-C", str(target)))
+        return target
+
+    @staticmethod
+    def snapshot(root: Path) -> dict[str, tuple]:
+        """Every entry under ``root``: a folder, a file and its bytes, a symlink and its target."""
+        entries: dict[str, tuple] = {}
+        for path in sorted(root.rglob("*")):
+            name = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                entries[name] = ("symlink", os.readlink(path))
+            elif path.is_dir():
+                entries[name] = ("folder",)
+            else:
+                entries[name] = ("file", path.read_bytes(), bool(path.stat().st_mode & 0o100))
+        return entries
+
+    # --- the signatures, checked with openssl ---
+
+    @staticmethod
+    def signature_parts(data: bytes) -> tuple[bytes, bytes, bytes]:
+        """The TOC checksum, the RSA signature and the CMS signature (padding trimmed)."""
+        archive = XarArchive.parse(data)
+        toc = archive.toc_element
+        checksum = archive.heap_range(toc.find("checksum"))
+        rsa_signature = archive.heap_range(toc.find("signature"))
+        padded = archive.heap_range(toc.find("x-signature"))
+        trimmed = asn1_cms.ContentInfo.load(padded, strict=False).dump()
+        return checksum, rsa_signature, trimmed
+
+    def openssl_verify(
+        self, data: bytes, certificate, ca_certificate
+    ) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+        """``openssl pkeyutl -verify`` of the RSA signature over the TOC checksum with the
+        certificate's key, and ``openssl cms -verify`` of the CMS with the CA; both results."""
+        folder = self.new_folder("openssl")
+        checksum, rsa_signature, cms_der = self.signature_parts(data)
+        (folder / "checksum.bin").write_bytes(checksum)
+        (folder / "rsa.bin").write_bytes(rsa_signature)
+        (folder / "cms.der").write_bytes(cms_der)
+        (folder / "leaf.pub").write_bytes(
+            certificate.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        (folder / "ca.pem").write_bytes(ca_certificate.public_bytes(serialization.Encoding.PEM))
+        run = functools.partial(
+            subprocess.run, cwd=folder, capture_output=True, text=True, check=False, timeout=60
+        )
+        rsa_result = run(
+            [
+                "openssl",
+                "pkeyutl",
+                "-verify",
+                "-pubin",
+                "-inkey",
+                "leaf.pub",
+                "-pkeyopt",
+                "digest:sha1",
+                "-in",
+                "checksum.bin",
+                "-sigfile",
+                "rsa.bin",
+            ]
+        )
+        cms_result = run(
+            [
+                "openssl",
+                "cms",
+                "-verify",
+                "-binary",
+                "-inform",
+                "DER",
+                "-in",
+                "cms.der",
+                "-content",
+                "checksum.bin",
+                "-CAfile",
+                "ca.pem",
+                "-purpose",
+                "any",
+                "-out",
+                os.devnull,
+            ]
+        )
+        return rsa_result, cms_result
+
+    def assert_openssl_verifies(self, data: bytes, certificate, ca_certificate) -> None:
+        rsa_result, cms_result = self.openssl_verify(data, certificate, ca_certificate)
+        assert rsa_result.returncode == 0, rsa_result.stdout + rsa_result.stderr
+        assert "Signature Verified Successfully" in rsa_result.stdout, rsa_result.stdout
+        assert cms_result.returncode == 0, cms_result.stderr
+        assert "Verification successful" in cms_result.stderr, cms_result.stderr
+
+    def assert_same_content(self, original: bytes, signed: bytes) -> None:
+        """bsdtar lists the same entries (names, modes, owners, sizes, times) and extracts
+        byte-identical files and the same symlink targets from both packages."""
+        assert self.listing(signed, verbose=False) == self.listing(original, verbose=False)
+        assert self.listing(signed) == self.listing(original)
+        assert self.snapshot(self.extract(signed)) == self.snapshot(self.extract(original))
+
+    # --- damage ---
+
+    @staticmethod
+    def file_data_ranges(data: bytes) -> list[tuple[int, int]]:
+        """Absolute (start, length) of every file's stored data, in TOC order."""
+        archive = XarArchive.parse(data)
+        heap_start = len(data) - len(archive.heap)
+        return [
+            (heap_start + int(element.findtext("offset")), int(element.findtext("length")))
+            for element in archive.toc_element.iter("data")
+        ]
+
+    @classmethod
+    def flip_file_byte(cls, data: bytes, which: int = 0) -> bytes:
+        """A copy with one byte in the middle of a file's stored data changed."""
+        start, length = [item for item in cls.file_data_ranges(data) if item[1] > 0][which]
+        return flip(data, start + length // 2)
+
+
+def flip(data: bytes, position: int) -> bytes:
+    """A copy of ``data`` with the byte at ``position`` inverted."""
+    changed = bytearray(data)
+    changed[position] ^= 0xFF
+    return bytes(changed)
+
+
+@pytest.fixture(scope="session")
+def packages(tmp_path_factory) -> Packages:
+    """Flat packages built with bsdtar, and checks of them (see ``Packages``)."""
+    if shutil.which("bsdtar") is None or shutil.which("openssl") is None:
+        pytest.skip("bsdtar (libarchive-tools) and openssl are needed for the package tests")
+    return Packages(tmp_path_factory.mktemp("packages"))

@@ -1,0 +1,116 @@
+"""productsign and pkgutil through the real CLI, signing with the real service."""
+
+import datetime
+import json
+import secrets
+
+import pytest
+
+from signing_service.test import make_identity
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def installer(module_ops):
+    made = make_identity(
+        f"Developer ID Installer: E2E {secrets.token_hex(3)} (ABCDE12345)", installer=True
+    )
+    module_ops.import_identity(made)
+    return made
+
+
+@pytest.fixture
+def cli(module_service, module_ops, new_cli):
+    machine = new_cli(module_ops.create_api_key(f"productsign {secrets.token_hex(3)}"))
+    machine.configure(module_service.url)
+    return machine
+
+
+def test_productsign_signs_and_pkgutil_checks(cli, installer, packages, tmp_path, module_service):
+    source = packages.write(packages.build("product"), "source.pkg")
+    before = source.read_bytes()
+    destination = tmp_path / "signed.pkg"
+    result = cli.ok("productsign", "--sign", installer.sha1.upper(), str(source), str(destination))
+    assert "signed" in result.stdout
+    assert "warning" not in result.stderr
+    assert source.read_bytes() == before
+    signed = destination.read_bytes()
+    packages.assert_same_content(before, signed)
+    packages.assert_openssl_verifies(signed, installer.certificate, installer.ca_certificate)
+
+    check = cli.run("pkgutil", "--check-signature", str(destination))
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.startswith('Package "signed.pkg":\n   Status: signed')
+    assert f"    1. {installer.common_name}" in check.stdout
+    assert "SHA256 Fingerprint:" in check.stdout
+
+    # Both signatures came from one batch: two sign records, one per algorithm.
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    export = module_service.manage(
+        "audit", "export", "--from", today, "--to", today, "--format", "json"
+    )
+    rows = [
+        row
+        for row in json.loads(export.stdout)
+        if row["request_type"] == "sign" and row["identity_sha1"] == installer.sha1
+    ]
+    assert sorted(row["algorithm"] for row in rows) == ["rsa-pkcs1v15-sha1", "rsa-pkcs1v15-sha256"]
+    assert all(row["status"] == "success" for row in rows)
+
+
+def test_productsign_by_common_name_and_tampering_detected(cli, installer, packages, tmp_path):
+    source = packages.write(packages.build("files"), "files.pkg")
+    destination = tmp_path / "signed.pkg"
+    cli.ok("productsign", "--sign", installer.common_name, str(source), str(destination))
+    tampered = tmp_path / "tampered.pkg"
+    tampered.write_bytes(packages.flip_file_byte(destination.read_bytes()))
+    check = cli.run("pkgutil", "--check-signature", str(tampered))
+    assert check.returncode == 1
+    assert "Status: invalid signature" in check.stdout
+
+
+def test_an_unsigned_package_has_no_signature(cli, packages):
+    check = cli.run("pkgutil", "--check-signature", str(packages.write(packages.build("files"))))
+    assert check.returncode == 1
+    assert "Status: no signature" in check.stdout
+
+
+def test_a_signed_package_needs_force(cli, installer, packages, tmp_path):
+    source = packages.write(packages.build("files"), "a.pkg")
+    first, second = tmp_path / "first.pkg", tmp_path / "second.pkg"
+    cli.ok("productsign", "--sign", installer.sha1, str(source), str(first))
+    refused = cli.run("productsign", "--sign", installer.sha1, str(first), str(second))
+    assert refused.returncode == 1
+    assert "already signed" in refused.stderr
+    assert not second.exists()
+    cli.ok("productsign", "--force", "--sign", installer.sha1, str(first), str(second))
+    assert cli.run("pkgutil", "--check-signature", str(second)).returncode == 0
+
+
+def test_bad_requests_are_one_sentence(cli, installer, packages, tmp_path):
+    source = packages.write(packages.build("files"), "b.pkg")
+    not_a_package = tmp_path / "not.pkg"
+    not_a_package.write_bytes(b"PK\x03\x04 not a xar")
+    cases = [
+        (["--timestamp=http://tsa.example", str(source), str(tmp_path / "t.pkg")], "Timestamps"),
+        ([str(source), str(source)], "must differ from SOURCE"),
+        ([str(not_a_package), str(tmp_path / "n.pkg")], "not a flat package"),
+    ]
+    for arguments, message in cases:
+        result = cli.run("productsign", "--sign", installer.sha1, *arguments)
+        assert result.returncode == 1, result.stderr
+        assert message in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_an_identity_without_the_installer_usage_gets_a_warning(
+    cli, module_ops, packages, tmp_path
+):
+    made = make_identity(f"Developer ID Application: No installer {secrets.token_hex(3)}")
+    module_ops.import_identity(made)
+    source = packages.write(packages.build("files"), "c.pkg")
+    result = cli.run("productsign", "--sign", made.sha1, str(source), str(tmp_path / "c.pkg"))
+    assert result.returncode == 0, result.stderr
+    assert "lacks the installer-signing usage" in result.stderr
+    assert (tmp_path / "c.pkg").exists()
