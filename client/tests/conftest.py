@@ -21,7 +21,9 @@ helpers through fixtures.
 
 from __future__ import annotations
 
+import datetime
 import functools
+import hashlib
 import html
 import os
 import random
@@ -30,13 +32,20 @@ import secrets
 import shutil
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+from asn1crypto import algos, tsp
 from asn1crypto import cms as asn1_cms
-from cryptography.hazmat.primitives import serialization
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from signing_manager.pkg.xar import XarArchive
 from signing_service.test import RunningService, fresh_postgres_database
@@ -683,3 +692,124 @@ def packages(tmp_path_factory) -> Packages:
     if shutil.which("bsdtar") is None or shutil.which("openssl") is None:
         pytest.skip("bsdtar (libarchive-tools) and openssl are needed for the package tests")
     return Packages(tmp_path_factory.mktemp("packages"))
+
+
+# --- A time-stamping authority on loopback (RFC 3161), for timestamped signatures ------------
+
+
+class TimestampAuthority:
+    """A small but real RFC 3161 TSA: it parses each TimeStampReq, and answers a TimeStampResp
+    whose token is a SignedData over a TSTInfo, signed by its own key and certificate (extended
+    key usage timeStamping). ``requests`` counts what it answered."""
+
+    def __init__(self):
+
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Timestamp Authority")])
+        now = datetime.datetime.now(datetime.UTC)
+        self.certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+        self.requests = 0
+        self.serial = 0
+
+    def reply(self, body: bytes) -> bytes:
+
+        request = tsp.TimeStampReq.load(body)
+        self.requests += 1
+        self.serial += 1
+        info = tsp.TSTInfo(
+            {
+                "version": "v1",
+                "policy": "1.2.3.4.1",
+                "message_imprint": request["message_imprint"],
+                "serial_number": self.serial,
+                "gen_time": datetime.datetime.now(datetime.UTC).replace(microsecond=0),
+                "nonce": request["nonce"],
+            }
+        )
+        content = info.dump()
+        attributes = asn1_cms.CMSAttributes(
+            [
+                {"type": "content_type", "values": ["tst_info"]},
+                {"type": "message_digest", "values": [hashlib.sha256(content).digest()]},
+            ]
+        )
+        signature = self.key.sign(attributes.dump(), padding.PKCS1v15(), hashes.SHA256())
+        certificate = asn1_x509.Certificate.load(
+            self.certificate.public_bytes(serialization.Encoding.DER)
+        )
+        signer_info = asn1_cms.SignerInfo(
+            {
+                "version": "v1",
+                "sid": {
+                    "issuer_and_serial_number": {
+                        "issuer": certificate.issuer,
+                        "serial_number": certificate.serial_number,
+                    }
+                },
+                "digest_algorithm": {"algorithm": "sha256"},
+                "signed_attrs": attributes,
+                "signature_algorithm": algos.SignedDigestAlgorithm(
+                    {"algorithm": "rsassa_pkcs1v15"}
+                ),
+                "signature": signature,
+            }
+        )
+        token = asn1_cms.ContentInfo(
+            {
+                "content_type": "signed_data",
+                "content": {
+                    "version": "v3",
+                    "digest_algorithms": [{"algorithm": "sha256"}],
+                    "encap_content_info": {
+                        "content_type": "tst_info",
+                        "content": asn1_cms.ParsableOctetString(content),
+                    },
+                    "certificates": [certificate],
+                    "signer_infos": [signer_info],
+                },
+            }
+        )
+        return tsp.TimeStampResp(
+            {"status": {"status": "granted"}, "time_stamp_token": token}
+        ).dump()
+
+
+@pytest.fixture(scope="session")
+def tsa():
+    """A TimestampAuthority served over HTTP on loopback; ``tsa.url`` is where to ask."""
+    authority = TimestampAuthority()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            try:
+                answer, status = authority.reply(body), 200
+            except ValueError:
+                answer, status = b"bad request", 400
+            self.send_response(status)
+            self.send_header("Content-Type", "application/timestamp-reply")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    authority.url = f"http://127.0.0.1:{server.server_address[1]}/tsa"
+    yield authority
+    server.shutdown()

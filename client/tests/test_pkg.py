@@ -170,3 +170,21 @@ def test_a_package_whose_file_was_damaged_before_signing_does_not_verify(package
 def test_the_installer_usage_is_recognised():
     assert has_installer_usage(make_identity(installer=True).certificate)
     assert not has_installer_usage(make_identity(installer=False).certificate)
+
+
+def test_a_timestamped_signature_verifies_and_names_its_time(packages, signer, identity, tsa):
+    asked = tsa.requests
+    signed = sign_package(packages.build("files"), signer, timestamp_url=tsa.url)
+    assert tsa.requests == asked + 1
+    result = check_package(signed)
+    assert result.valid, result.problems
+    assert result.timestamp is not None
+    assert "Signed with a timestamp on:" in describe("signed.pkg", result)
+    packages.assert_openssl_verifies(signed, identity.certificate, identity.ca_certificate)
+
+
+def test_an_unreachable_timestamp_server_stops_the_signing(packages, signer):
+    from signing_manager.timestamp import TimestampError
+
+    with pytest.raises(TimestampError, match="Cannot reach the timestamp server"):
+        sign_package(packages.build("files"), signer, timestamp_url="http://127.0.0.1:9/tsa")

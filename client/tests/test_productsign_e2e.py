@@ -93,7 +93,10 @@ def test_bad_requests_are_one_sentence(cli, installer, packages, tmp_path):
     not_a_package = tmp_path / "not.pkg"
     not_a_package.write_bytes(b"PK\x03\x04 not a xar")
     cases = [
-        (["--timestamp=http://tsa.example", str(source), str(tmp_path / "t.pkg")], "Timestamps"),
+        (
+            ["--timestamp=http://127.0.0.1:9/tsa", str(source), str(tmp_path / "t.pkg")],
+            "Cannot reach the timestamp server",
+        ),
         ([str(source), str(source)], "must differ from SOURCE"),
         ([str(not_a_package), str(tmp_path / "n.pkg")], "not a flat package"),
     ]
@@ -114,3 +117,19 @@ def test_an_identity_without_the_installer_usage_gets_a_warning(
     assert result.returncode == 0, result.stderr
     assert "lacks the installer-signing usage" in result.stderr
     assert (tmp_path / "c.pkg").exists()
+
+
+def test_productsign_with_a_timestamp(cli, installer, packages, tmp_path, tsa):
+    source = packages.write(packages.build("files"), "d.pkg")
+    destination = tmp_path / "stamped.pkg"
+    cli.ok(
+        "productsign",
+        "--sign",
+        installer.sha1,
+        f"--timestamp={tsa.url}",
+        str(source),
+        str(destination),
+    )
+    check = cli.run("pkgutil", "--check-signature", str(destination))
+    assert check.returncode == 0, check.stdout
+    assert "Signed with a timestamp on:" in check.stdout

@@ -340,10 +340,7 @@ def sign_command(settings: Settings, arguments) -> int:
 
 def productsign_command(settings: Settings, arguments) -> int:
     source, destination = Path(arguments.source), Path(arguments.destination)
-    if arguments.timestamp not in (None, "none"):
-        raise ConfigurationError(
-            "Timestamps are not supported yet; sign with --timestamp=none (or without it)."
-        )
+    timestamp_url = None if arguments.timestamp in (None, "none") else arguments.timestamp
     if source.resolve() == destination.resolve():
         raise ConfigurationError("DESTINATION must differ from SOURCE: the source stays as it is.")
     try:
@@ -361,7 +358,7 @@ def productsign_command(settings: Settings, arguments) -> int:
                 "the package.",
                 file=sys.stderr,
             )
-        signed = sign_package(data, signer, force=arguments.force)
+        signed = sign_package(data, signer, force=arguments.force, timestamp_url=timestamp_url)
     finally:
         service.close()
     write_atomically(destination, signed)

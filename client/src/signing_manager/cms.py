@@ -16,6 +16,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
 
 from signing_manager.algorithms import Algorithm
+from signing_manager.timestamp import request_timestamp
 
 DIGEST_NAMES = {"sha1": "sha1", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
 
@@ -81,7 +82,8 @@ class DetachedSignature:
             algorithm.hash_algorithm.name, self.attributes.dump()
         ).digest()
 
-    def finish(self, signature: bytes) -> bytes:
+    def finish(self, signature: bytes, timestamp_url: str | None = None) -> bytes:
+        """The DER, with an RFC 3161 timestamp over the signature when a TSA is given."""
         hash_name = self.algorithm.hash_algorithm.name
         certificate = asn1_certificate(self.signer.certificate)
         signer_info = cms.SignerInfo(
@@ -101,6 +103,11 @@ class DetachedSignature:
                 "signature": signature,
             }
         )
+        if timestamp_url:
+            token = request_timestamp(timestamp_url, signature)
+            signer_info["unsigned_attrs"] = cms.CMSAttributes(
+                [{"type": "signature_time_stamp_token", "values": [token]}]
+            )
         chain = [asn1_certificate(c) for c in self.signer.chain]
         signed_data = cms.SignedData(
             {

@@ -33,6 +33,7 @@ from signing_manager.pkg.xar import ChecksumAlgorithm, XarArchive, XarHeader, to
 
 CHECKSUM_SIZE = 20
 CMS_SLACK = 1024
+TIMESTAMP_RESERVE = 8192  # a TSA's token with its certificates; productsign reserves 9216 in all
 INSTALLER_EKU = "1.2.840.113635.100.4.13"
 XMLDSIG = "http://www.w3.org/2000/09/xmldsig#"
 SIGNATURE_TAGS = ("signature", "x-signature")
@@ -99,7 +100,9 @@ def relocate(archive: XarArchive, toc: ElementTree.Element, start: int) -> bytes
     return b"".join(chunks)
 
 
-def signed_package(archive: XarArchive, signer, certificates, layout: Layout) -> bytes:
+def signed_package(
+    archive: XarArchive, signer, certificates, layout: Layout, timestamp_url: str | None
+) -> bytes:
     """The whole signed package, as bytes."""
     root = copy.deepcopy(archive.toc)
     toc = root.find("toc")
@@ -119,7 +122,7 @@ def signed_package(archive: XarArchive, signer, certificates, layout: Layout) ->
     xml = toc_bytes(root)
     compressed = zlib.compress(xml, 9)
     checksum = hashlib.sha1(compressed).digest()  # noqa: S324 - the format's checksum
-    rsa_signature, cms = sign_checksum(signer, checksum)
+    rsa_signature, cms = sign_checksum(signer, checksum, timestamp_url)
     if len(rsa_signature) != layout.rsa_size or len(cms) > layout.cms_size:
         raise SigningManagerError("The signatures do not fit the space reserved for them.")
     header = XarHeader(
@@ -134,7 +137,7 @@ def signed_package(archive: XarArchive, signer, certificates, layout: Layout) ->
     return header.serialize() + compressed + checksum + rsa_signature + padded_cms + data
 
 
-def sign_checksum(signer, checksum: bytes) -> tuple[bytes, bytes]:
+def sign_checksum(signer, checksum: bytes, timestamp_url: str | None) -> tuple[bytes, bytes]:
     """The RSA signature and the CMS of a TOC checksum, from one batch of remote signing."""
     cms = DetachedSignature(
         signer, hashlib.sha256(checksum).digest(), Algorithm.RSA_PKCS1V15_SHA256
@@ -142,18 +145,22 @@ def sign_checksum(signer, checksum: bytes) -> tuple[bytes, bytes]:
     rsa_signature, cms_signature = signer.sign_digests(
         [(checksum, Algorithm.RSA_PKCS1V15_SHA1), (cms.digest_to_sign, cms.algorithm)]
     )
-    return rsa_signature, cms.finish(cms_signature)
+    return rsa_signature, cms.finish(cms_signature, timestamp_url)
 
 
-def plan(signer) -> Layout:
+def plan(signer, timestamped: bool) -> Layout:
     """Space for the signatures: the modulus size, and a trial CMS with a dummy signature."""
     rsa_size = signer.certificate.public_key().key_size // 8
     trial = DetachedSignature(signer, bytes(32), Algorithm.RSA_PKCS1V15_SHA256)
-    return Layout(rsa_size=rsa_size, cms_size=len(trial.finish(bytes(rsa_size))) + CMS_SLACK)
+    slack = CMS_SLACK + (TIMESTAMP_RESERVE if timestamped else 0)
+    return Layout(rsa_size=rsa_size, cms_size=len(trial.finish(bytes(rsa_size))) + slack)
 
 
-def sign_package(data: bytes, signer, *, force: bool = False) -> bytes:
-    """A signed copy of the package ``data`` (the input is never changed)."""
+def sign_package(
+    data: bytes, signer, *, force: bool = False, timestamp_url: str | None = None
+) -> bytes:
+    """A signed copy of the package ``data`` (the input is never changed), with an RFC 3161
+    timestamp on the CMS signature when ``timestamp_url`` names a TSA."""
     if not isinstance(signer.certificate.public_key(), rsa.RSAPublicKey):
         raise SigningManagerError("Installer packages are signed with RSA identities only.")
     archive = XarArchive.parse(data)
@@ -162,7 +169,8 @@ def sign_package(data: bytes, signer, *, force: bool = False) -> bytes:
     if archive.header.checksum_algorithm != ChecksumAlgorithm.NONE:
         archive.check_toc_checksum()  # never sign over a package that was already damaged
     certificates = [signer.certificate, *signer.chain]
-    return signed_package(archive, signer, certificates, plan(signer))
+    layout = plan(signer, timestamped=bool(timestamp_url))
+    return signed_package(archive, signer, certificates, layout, timestamp_url)
 
 
 def has_installer_usage(certificate) -> bool:

@@ -31,6 +31,7 @@ class SignatureCheck:
     problems: list[str] = field(default_factory=list)
     certificates: list[x509.Certificate] = field(default_factory=list)
     signing_time: datetime.datetime | None = None
+    timestamp: datetime.datetime | None = None
 
     @property
     def valid(self) -> bool:
@@ -94,36 +95,84 @@ def check_rsa(archive: XarArchive, element, checksum: bytes, result: SignatureCh
 
 def check_cms(blob: bytes, checksum: bytes, result: SignatureCheck) -> None:
     try:
-        info = cms.ContentInfo.load(blob, strict=False)  # the blob is zero-padded
-        signed_data = info["content"]
+        signed_data = cms.ContentInfo.load(blob, strict=False)["content"]  # zero-padded blob
         signer_info = signed_data["signer_infos"][0]
-        attributes = {
-            attr["type"].native: attr["values"][0] for attr in signer_info["signed_attrs"]
-        }
-        digest_name = signer_info["digest_algorithm"]["algorithm"].native
     except (ValueError, KeyError, IndexError, TypeError):
         result.problems.append("The CMS signature is damaged.")
         return
-    if (
-        attributes.get("message_digest") is None
-        or attributes["message_digest"].native != hashlib.new(digest_name, checksum).digest()
-    ):
-        result.problems.append("The CMS signature is over another table of contents.")
-        return
-    signer = find_signer(signed_data, signer_info)
-    if signer is None:
-        result.problems.append("The CMS signature does not carry its signer's certificate.")
+    problem, signer = verify_signer_info(signed_data, signer_info, checksum)
+    if problem:
+        result.problems.append(f"The CMS signature {problem}.")
         return
     if result.certificates and signer != result.certificates[0]:
         result.problems.append("The RSA and CMS signatures were made by different certificates.")
-    algorithm = Algorithm(f"rsa-pkcs1v15-{digest_name}")
-    # Signed is the DER of the attributes as a SET OF, not with the [0] tag they carry here.
-    signed_attributes = b"\x31" + signer_info["signed_attrs"].dump()[1:]
-    signed = hashlib.new(digest_name, signed_attributes).digest()
-    if not verify_digest(signer.public_key(), algorithm, signed, signer_info["signature"].native):
-        result.problems.append("The CMS signature does not verify with its certificate.")
+    attributes = signed_attributes(signer_info)
     if "signing_time" in attributes:
         result.signing_time = attributes["signing_time"].native
+    check_timestamp(signer_info, result)
+
+
+def signed_attributes(signer_info) -> dict:
+    return {attr["type"].native: attr["values"][0] for attr in signer_info["signed_attrs"]}
+
+
+def verify_signer_info(signed_data, signer_info, content: bytes):
+    """(problem or None, signer certificate): messageDigest of ``content`` and the signature
+    over the signed attributes, with the signer's certificate from the SignedData."""
+    try:
+        attributes = signed_attributes(signer_info)
+        digest_name = signer_info["digest_algorithm"]["algorithm"].native
+        signature_name = signer_info["signature_algorithm"].signature_algo
+    except (ValueError, KeyError, TypeError):
+        return "is damaged", None
+    digest = attributes.get("message_digest")
+    if digest is None or digest.native != hashlib.new(digest_name, content).digest():
+        return "is over other content", None
+    signer = find_signer(signed_data, signer_info)
+    if signer is None:
+        return "does not carry its signer's certificate", None
+    scheme = "ecdsa" if signature_name == "ecdsa" else "rsa-pkcs1v15"
+    try:
+        algorithm = Algorithm(f"{scheme}-{digest_name}")
+    except ValueError:
+        return f"uses an algorithm we do not check ({signature_name}, {digest_name})", signer
+    # Signed is the DER of the attributes as a SET OF, not with the [0] tag they carry here.
+    signed_attributes_der = b"\x31" + signer_info["signed_attrs"].dump()[1:]
+    signed = hashlib.new(digest_name, signed_attributes_der).digest()
+    if not verify_digest(signer.public_key(), algorithm, signed, signer_info["signature"].native):
+        return "does not verify with its certificate", signer
+    return None, signer
+
+
+def check_timestamp(signer_info, result: SignatureCheck) -> None:
+    """An RFC 3161 token over the signature, if there is one: imprint and the TSA's signature."""
+    unsigned = signer_info["unsigned_attrs"]
+    tokens = [
+        attribute["values"][0]
+        for attribute in (unsigned if unsigned.native else [])
+        if attribute["type"].native == "signature_time_stamp_token"
+    ]
+    if not tokens:
+        return
+    try:
+        token_data = tokens[0]["content"]
+        info_bytes = token_data["encap_content_info"]["content"].contents
+        info = token_data["encap_content_info"]["content"].parsed
+        imprint = info["message_imprint"]
+        hashed = hashlib.new(
+            imprint["hash_algorithm"]["algorithm"].native, signer_info["signature"].native
+        ).digest()
+    except (ValueError, KeyError, TypeError):
+        result.problems.append("The timestamp is damaged.")
+        return
+    if imprint["hashed_message"].native != hashed:
+        result.problems.append("The timestamp is over another signature.")
+        return
+    problem, _ = verify_signer_info(token_data, token_data["signer_infos"][0], info_bytes)
+    if problem:
+        result.problems.append(f"The timestamp {problem}.")
+        return
+    result.timestamp = info["gen_time"].native
 
 
 def find_signer(signed_data, signer_info) -> x509.Certificate | None:
@@ -154,7 +203,9 @@ def describe(name: str, result: SignatureCheck) -> str:
         lines.append("   Status: no signature")
     else:
         lines.append("   Status: signed (chain shown below; not checked against Apple's roots)")
-    if result.signing_time:
+    if result.timestamp:
+        lines.append(f"   Signed with a timestamp on: {result.timestamp:%Y-%m-%d %H:%M:%S %z}")
+    elif result.signing_time:
         lines.append(f"   Signing time: {result.signing_time:%Y-%m-%d %H:%M:%S %z}")
     if result.certificates:
         lines.append("   Certificate Chain:")

@@ -1,0 +1,66 @@
+"""RFC 3161 timestamps for CMS signatures.
+
+A time-stamping authority (TSA) signs the hash of a SignerInfo's signature value; the token it
+returns goes into that SignerInfo's unsigned attributes as ``signature_time_stamp_token``
+(RFC 3161, appendix A). Request: ``TimeStampReq`` over HTTP POST
+(``application/timestamp-query``); reply: ``TimeStampResp`` (``application/timestamp-reply``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import httpx
+from asn1crypto import cms, tsp
+
+from signing_manager.errors import SigningManagerError
+
+APPLE_TSA = "http://timestamp.apple.com/ts01"
+CONTENT_TYPE = "application/timestamp-query"
+
+
+class TimestampError(SigningManagerError):
+    pass
+
+
+def imprint(signature: bytes) -> tsp.MessageImprint:
+    return tsp.MessageImprint(
+        {
+            "hash_algorithm": {"algorithm": "sha256"},
+            "hashed_message": hashlib.sha256(signature).digest(),
+        }
+    )
+
+
+def request_timestamp(url: str, signature: bytes, transport=None) -> cms.ContentInfo:
+    """A timestamp token over ``signature`` from the TSA at ``url``, checked to answer our
+    request (same imprint, same nonce)."""
+    nonce = secrets.randbits(63)
+    request = tsp.TimeStampReq(
+        {"version": "v1", "message_imprint": imprint(signature), "nonce": nonce, "cert_req": True}
+    )
+    try:
+        with httpx.Client(timeout=30, transport=transport) as client:
+            reply = client.post(url, content=request.dump(), headers={"Content-Type": CONTENT_TYPE})
+    except httpx.HTTPError as error:
+        raise TimestampError(f"Cannot reach the timestamp server {url}: {error}.") from None
+    if reply.status_code != 200:
+        raise TimestampError(f"The timestamp server {url} answered HTTP {reply.status_code}.")
+    try:
+        response = tsp.TimeStampResp.load(reply.content)
+        status = response["status"]["status"].native
+        token = response["time_stamp_token"]
+        info = token["content"]["encap_content_info"]["content"].parsed
+    except (ValueError, KeyError, TypeError):
+        raise TimestampError(f"The timestamp server {url} sent no valid reply.") from None
+    if status not in ("granted", "granted_with_mods"):
+        raise TimestampError(f"The timestamp server {url} refused: {status}.")
+    if info["message_imprint"].dump() != imprint(signature).dump() or info["nonce"].native != nonce:
+        raise TimestampError(f"The timestamp server {url} answered another request.")
+    return token
+
+
+def token_time(token: cms.ContentInfo):
+    """When the TSA says it saw the signature."""
+    return token["content"]["encap_content_info"]["content"].parsed["gen_time"].native
