@@ -188,18 +188,9 @@ class Ops:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def _write(self, name: str, content: bytes) -> str:
-        path = self.folder / name
-        path.write_bytes(content)
-        path.chmod(0o600)
-        return str(path)
-
     def import_identity(self, made) -> str:
         """Import a ``make_identity`` .p12; its SHA-1 as the command prints it (upper-case)."""
-        number = secrets.token_hex(4)
-        p12 = self._write(f"identity-{number}.p12", made.p12)
-        password = self._write(f"identity-{number}.txt", (made.password + "\n").encode())
-        result = self.service.manage("identity", "import", p12, "--password-file", password)
+        result = self.service.import_identity(made, self.folder)
         assert result.returncode == 0, result.stderr
         assert result.stdout == f"{made.common_name}\t{made.sha1.upper()}\n", result.stdout
         return made.sha1.upper()

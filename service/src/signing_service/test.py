@@ -13,6 +13,7 @@ import datetime
 import functools
 import itertools
 import os
+import secrets
 import signal
 import socket
 import ssl
@@ -414,6 +415,17 @@ class RunningService:
             timeout=120,
             check=False,
         )
+
+    def import_identity(self, made, folder: Path) -> subprocess.CompletedProcess:
+        """``identity import`` of a ``make_identity`` .p12, its files written (0600) to
+        ``folder``; the finished command."""
+        folder.mkdir(parents=True, exist_ok=True)
+        number = secrets.token_hex(4)
+        p12, password = folder / f"identity-{number}.p12", folder / f"identity-{number}.txt"
+        for path, content in ((p12, made.p12), (password, (made.password + "\n").encode())):
+            path.write_bytes(content)
+            path.chmod(0o600)
+        return self.manage("identity", "import", str(p12), "--password-file", str(password))
 
 
 @contextlib.contextmanager
