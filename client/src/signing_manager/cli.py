@@ -5,6 +5,9 @@
     signing-manager -r [--json]                        refresh and list the identities
     signing-manager identity cn|sha1|codesign|productsign|show IDENTITY
     signing-manager sign --identity IDENTITY [--digest-only] FILE
+    signing-manager codesign -s IDENTITY [-f] [-i ID] [--entitlements FILE] [--options runtime]
+                             [--timestamp[=URL]] [--deep] PATH...
+    signing-manager codesign -v PATH... | -d -vvv PATH...
     signing-manager productsign --sign IDENTITY [--force] SOURCE.pkg DESTINATION.pkg
     signing-manager pkgutil --check-signature PKG
     signing-manager log [--path]
@@ -22,6 +25,7 @@ import logging
 import os
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,6 +36,7 @@ from rich.table import Table
 from signing_manager import __version__
 from signing_manager.algorithms import Algorithm
 from signing_manager.cms import detached_signature
+from signing_manager.codesign import command as codesign
 from signing_manager.config import API_KEY_ENV, Secrets, Settings, config_dir
 from signing_manager.errors import (
     AmbiguousIdentity,
@@ -46,6 +51,7 @@ from signing_manager.pkg.verify import describe as describe_package
 from signing_manager.pkg.xar import XarArchive
 from signing_manager.remote_key import RemoteSigner
 from signing_manager.service import PIN_FILE, RemoteIdentity, ServiceClient
+from signing_manager.timestamp import timestamp_url
 
 log = logging.getLogger("signing_manager.cli")
 
@@ -55,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="signing-manager",
         description="Sign macOS code and installer packages with identities kept in a "
         "Signing Service.",
-        epilog="Commands: identity, sign, productsign, pkgutil, log "
+        epilog="Commands: identity, sign, codesign, productsign, pkgutil, log "
         "(signing-manager COMMAND -h for more).",
     )
     parser.add_argument(
@@ -108,19 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     productsign.add_argument(
         "--sign", required=True, metavar="IDENTITY", help="SHA-1 or common name."
     )
-    productsign.add_argument(
-        "--timestamp",
-        nargs="?",
-        const="apple",
-        default=None,
-        metavar="URL",
-        help="Only --timestamp=none is supported so far.",
-    )
+    add_timestamp_option(productsign)
     productsign.add_argument(
         "--force", action="store_true", help="Replace the signature of an already signed package."
     )
     productsign.add_argument("source", metavar="SOURCE.pkg")
     productsign.add_argument("destination", metavar="DESTINATION.pkg")
+
+    codesign.add_parser(commands, add_timestamp_option)
 
     pkgutil = commands.add_parser(
         "pkgutil", help="Check a package's signature, as pkgutil --check-signature."
@@ -130,6 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
     log_command = commands.add_parser("log", help="Show the end of the log (SigningManager.log).")
     log_command.add_argument("--path", action="store_true", help="Print only the log's path.")
     return parser
+
+
+def add_timestamp_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timestamp",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="URL",
+        help="Add an RFC 3161 timestamp from the TSA at URL (default: Apple's); "
+        "--timestamp=none or no option: none.",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,6 +186,8 @@ def run(parser: argparse.ArgumentParser, arguments, settings: Settings) -> int:
         return sign_command(settings, arguments)
     if arguments.command == "productsign":
         return productsign_command(settings, arguments)
+    if arguments.command == "codesign":
+        return codesign.run(arguments, lambda wanted: remote_signer(settings, wanted))
     if arguments.command == "pkgutil":
         return pkgutil_command(Path(arguments.package))
     if arguments.command == "log":
@@ -279,6 +294,19 @@ def find_identity(identities: list[RemoteIdentity], wanted: str) -> RemoteIdenti
     )
 
 
+@contextmanager
+def remote_signer(settings: Settings, wanted: str):
+    """The signer for an identity of the service, or None for ``-`` (ad-hoc, no service)."""
+    if wanted == "-":
+        yield None
+        return
+    service = connect(settings)
+    try:
+        yield RemoteSigner(service, find_identity(service.identities(), wanted))
+    finally:
+        service.close()
+
+
 def identity_command(settings: Settings, what: str, wanted: str) -> int:
     service = connect(settings)
     try:
@@ -340,7 +368,7 @@ def sign_command(settings: Settings, arguments) -> int:
 
 def productsign_command(settings: Settings, arguments) -> int:
     source, destination = Path(arguments.source), Path(arguments.destination)
-    timestamp_url = None if arguments.timestamp in (None, "none") else arguments.timestamp
+    tsa = timestamp_url(arguments.timestamp)
     if source.resolve() == destination.resolve():
         raise ConfigurationError("DESTINATION must differ from SOURCE: the source stays as it is.")
     try:
@@ -358,7 +386,7 @@ def productsign_command(settings: Settings, arguments) -> int:
                 "the package.",
                 file=sys.stderr,
             )
-        signed = sign_package(data, signer, force=arguments.force, timestamp_url=timestamp_url)
+        signed = sign_package(data, signer, force=arguments.force, timestamp_url=tsa)
     finally:
         service.close()
     write_atomically(destination, signed)

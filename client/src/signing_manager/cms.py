@@ -13,9 +13,10 @@ import hashlib
 
 from asn1crypto import algos, cms
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from signing_manager.algorithms import Algorithm
+from signing_manager.algorithms import Algorithm, verify_digest
 from signing_manager.timestamp import request_timestamp
 
 DIGEST_NAMES = {"sha1": "sha1", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
@@ -138,3 +139,79 @@ def detached_signature(
         extra_attributes=extra_attributes,
     )
     return pending.finish(signer.sign_digest(pending.digest_to_sign, algorithm))
+
+
+# Checking signatures made by anyone (ours, Apple's tools, a TSA's).
+
+
+def first_attribute_values(signer_info) -> dict:
+    return {attr["type"].native: attr["values"][0] for attr in signer_info["signed_attrs"]}
+
+
+def verify_signer_info(signed_data, signer_info, content: bytes):
+    """(problem or None, signer certificate): messageDigest of ``content`` and the signature
+    over the signed attributes, with the signer's certificate from the SignedData."""
+    try:
+        attributes = first_attribute_values(signer_info)
+        digest_name = signer_info["digest_algorithm"]["algorithm"].native
+        signature_name = signer_info["signature_algorithm"].signature_algo
+    except (ValueError, KeyError, TypeError):
+        return "is damaged", None
+    digest = attributes.get("message_digest")
+    if digest is None or digest.native != hashlib.new(digest_name, content).digest():
+        return "is over other content", None
+    signer = find_signer(signed_data, signer_info)
+    if signer is None:
+        return "does not carry its signer's certificate", None
+    scheme = "ecdsa" if signature_name == "ecdsa" else "rsa-pkcs1v15"
+    try:
+        algorithm = Algorithm(f"{scheme}-{digest_name}")
+    except ValueError:
+        return f"uses an algorithm we do not check ({signature_name}, {digest_name})", signer
+    # Signed is the DER of the attributes as a SET OF, not with the [0] tag they carry here.
+    signed_attributes_der = b"\x31" + signer_info["signed_attrs"].dump()[1:]
+    signed = hashlib.new(digest_name, signed_attributes_der).digest()
+    if not verify_digest(signer.public_key(), algorithm, signed, signer_info["signature"].native):
+        return "does not verify with its certificate", signer
+    return None, signer
+
+
+def find_signer(signed_data, signer_info) -> x509.Certificate | None:
+    wanted = signer_info["sid"].chosen
+    for candidate in signed_data["certificates"]:
+        certificate = candidate.chosen
+        if (
+            certificate.issuer == wanted["issuer"]
+            and certificate.serial_number == wanted["serial_number"].native
+        ):
+            return x509.load_der_x509_certificate(certificate.dump())
+    return None
+
+
+def verify_timestamp(signer_info) -> tuple[str | None, datetime.datetime | None]:
+    """(problem or None, time) of the RFC 3161 token over the signature, if there is one:
+    its imprint and the TSA's signature are checked."""
+    unsigned = signer_info["unsigned_attrs"]
+    tokens = [
+        attribute["values"][0]
+        for attribute in (unsigned if unsigned.native else [])
+        if attribute["type"].native == "signature_time_stamp_token"
+    ]
+    if not tokens:
+        return None, None
+    try:
+        token_data = tokens[0]["content"]
+        info_bytes = token_data["encap_content_info"]["content"].contents
+        info = token_data["encap_content_info"]["content"].parsed
+        imprint = info["message_imprint"]
+        hashed = hashlib.new(
+            imprint["hash_algorithm"]["algorithm"].native, signer_info["signature"].native
+        ).digest()
+    except (ValueError, KeyError, TypeError):
+        return "The timestamp is damaged.", None
+    if imprint["hashed_message"].native != hashed:
+        return "The timestamp is over another signature.", None
+    problem, _ = verify_signer_info(token_data, token_data["signer_infos"][0], info_bytes)
+    if problem:
+        return f"The timestamp {problem}.", None
+    return None, info["gen_time"].native

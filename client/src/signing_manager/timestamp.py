@@ -18,10 +18,21 @@ from signing_manager.errors import SigningManagerError
 
 APPLE_TSA = "http://timestamp.apple.com/ts01"
 CONTENT_TYPE = "application/timestamp-query"
+# Space to leave for a token with its certificates (Apple's are about 4.2 KB; productsign
+# reserves 9216 bytes for a whole timestamped CMS).
+TIMESTAMP_RESERVE = 8192
 
 
 class TimestampError(SigningManagerError):
     pass
+
+
+def timestamp_url(option: str | None) -> str | None:
+    """The TSA a ``--timestamp[=URL]`` option names: None for ``none`` or no option, Apple's
+    for the bare option."""
+    if option is None or option.lower() == "none":
+        return None
+    return option or APPLE_TSA
 
 
 def imprint(signature: bytes) -> tsp.MessageImprint:

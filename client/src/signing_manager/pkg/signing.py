@@ -30,10 +30,10 @@ from signing_manager.algorithms import Algorithm
 from signing_manager.cms import DetachedSignature
 from signing_manager.errors import SigningManagerError
 from signing_manager.pkg.xar import ChecksumAlgorithm, XarArchive, XarHeader, toc_bytes
+from signing_manager.timestamp import TIMESTAMP_RESERVE
 
 CHECKSUM_SIZE = 20
 CMS_SLACK = 1024
-TIMESTAMP_RESERVE = 8192  # a TSA's token with its certificates; productsign reserves 9216 in all
 INSTALLER_EKU = "1.2.840.113635.100.4.13"
 XMLDSIG = "http://www.w3.org/2000/09/xmldsig#"
 SIGNATURE_TAGS = ("signature", "x-signature")

@@ -1,0 +1,189 @@
+"""``signing-manager codesign``: Apple's codesign options, for files and bundles.
+
+    codesign -s IDENTITY [-f] [-i ID] [--entitlements FILE] [--options runtime]
+             [--timestamp[=URL] | --timestamp=none] [--deep] PATH...
+    codesign -v [-v] PATH...          check; exit 1 on any problem
+    codesign -d -vvv PATH...          describe (on standard error, as Apple's tool)
+
+IDENTITY is a SHA-1, a common name, or ``-`` for an ad-hoc signature (no service needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from pathlib import Path
+
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from signing_manager.codesign.bundle import (
+    check_bundle,
+    default_identifier,
+    open_bundle,
+    write_all,
+)
+from signing_manager.codesign.bundle import sign_bundle as sign_bundle_tree
+from signing_manager.codesign.describe import describe
+from signing_manager.codesign.signing import SigningOptions, sign_macho
+from signing_manager.codesign.verify import check_macho
+from signing_manager.errors import ConfigurationError, SigningManagerError
+from signing_manager.timestamp import timestamp_url
+
+OpenSigner = Callable[[str], AbstractContextManager]
+
+
+def add_parser(commands, add_timestamp_option) -> None:
+    parser = commands.add_parser(
+        "codesign",
+        help="Sign, check or describe Mach-O files and app bundles, as Apple's codesign.",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("-s", "--sign", metavar="IDENTITY", help="SHA-1, common name, or -.")
+    action.add_argument(
+        "-d", "--display", action="store_true", help="Describe the signature (with -vvv)."
+    )
+    parser.add_argument(
+        "-v", "--verify", action="count", default=0, help="Check the signature; twice: say so."
+    )
+    parser.add_argument("-f", "--force", action="store_true", help="Replace existing signatures.")
+    parser.add_argument("-i", "--identifier", help="The identifier (default: bundle ID or name).")
+    parser.add_argument("--entitlements", metavar="FILE", help="An XML property list.")
+    parser.add_argument(
+        "-o", "--options", default="", help="Comma-separated flags; only runtime is supported."
+    )
+    parser.add_argument(
+        "--deep", action="store_true", help="Also re-sign nested code that is already signed."
+    )
+    add_timestamp_option(parser)
+    parser.add_argument("paths", nargs="+", metavar="PATH", type=Path)
+
+
+def run(arguments, open_signer: OpenSigner) -> int:
+    if arguments.display:
+        return display_all(arguments.paths)
+    if arguments.sign is None:
+        return verify_all(arguments.paths, arguments.verify)
+    options = options_from(arguments)
+    failures = 0
+    with open_signer(arguments.sign) as signer:
+        for path in arguments.paths:
+            try:
+                sign_path(path, signer, options, arguments.deep)
+            except SigningManagerError as error:
+                print(f"{path}: {error}", file=sys.stderr)
+                failures += 1
+    return 1 if failures else 0
+
+
+def options_from(arguments) -> SigningOptions:
+    flags = {flag.strip() for flag in arguments.options.split(",") if flag.strip()}
+    if flags - {"runtime"}:
+        raise ConfigurationError(
+            f"Unsupported --options {','.join(sorted(flags - {'runtime'}))}; only runtime is."
+        )
+    entitlements = None
+    if arguments.entitlements:
+        try:
+            entitlements = Path(arguments.entitlements).read_bytes()
+        except OSError as error:
+            raise ConfigurationError(
+                f"Cannot read {arguments.entitlements}: {error.strerror}."
+            ) from None
+    return SigningOptions(
+        identifier=arguments.identifier or "",
+        entitlements=entitlements,
+        runtime="runtime" in flags,
+        force=arguments.force,
+        timestamp_url=timestamp_url(arguments.timestamp),
+    )
+
+
+def sign_path(path: Path, signer, options: SigningOptions, deep: bool) -> None:
+    if path.is_dir():
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            transient=True,
+            console=None,
+        ) as progress:
+            task = progress.add_task(f"Signing {path.name}", total=None)
+
+            def advance(current: Path) -> None:
+                progress.update(task, advance=1, description=f"Signing {current.name}")
+
+            count = sign_bundle_tree(path, signer, options, advance, deep=deep)
+        print(f"{path}: signed bundle ({count} Mach-O files)")
+        return
+    data = read(path)
+    if not options.identifier:
+        options = replace(options, identifier=default_identifier(path))
+    write_all([(path, sign_macho(data, signer, options))])
+    print(f"{path}: signed [{options.identifier}]")
+
+
+def verify_all(paths: list[Path], verbosity: int) -> int:
+    failures = 0
+    for path in paths:
+        try:
+            problems = verify_path(path)
+        except SigningManagerError as error:
+            problems = [str(error)]
+        for problem in problems:
+            print(f"{path}: {problem}", file=sys.stderr)
+        if problems:
+            failures += 1
+        elif verbosity > 1:
+            print(f"{path}: valid on disk", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def verify_path(path: Path) -> list[str]:
+    if path.is_dir():
+        check = check_bundle(path)
+        return check.problems + [
+            f"{s.architecture}: {problem}" for s in check.slices for problem in s.problems
+        ]
+    checks = check_macho(read(path))
+    many = len(checks) > 1
+    return [
+        f"{check.architecture}: {problem}" if many else problem
+        for check in checks
+        for problem in check.problems
+    ]
+
+
+def display_all(paths: list[Path]) -> int:
+    failures = 0
+    for path in paths:
+        try:
+            print(display(path), end="", file=sys.stderr)
+        except SigningManagerError as error:
+            print(f"{path}: {error}", file=sys.stderr)
+            failures += 1
+    return 1 if failures else 0
+
+
+def display(path: Path) -> str:
+    if path.is_dir():
+        bundle = open_bundle(path)
+        check = check_bundle(path)
+        executable = bundle.executable if bundle else None
+        if executable is None:
+            raise SigningManagerError("The bundle has no main executable.")
+        kind = "app bundle" if path.suffix == ".app" else "bundle"
+        return describe(path, executable.resolve(), check.slices, bundle_kind=kind,
+                        info=bundle.info, seal=check.seal)  # fmt: skip
+    return describe(path, path.resolve(), check_macho(read(path)))
+
+
+def read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise SigningManagerError(f"Cannot read {path}: {error.strerror}.") from None
