@@ -79,7 +79,10 @@ class Bundle:
 
 
 def open_bundle(path: Path) -> Bundle | None:
-    """The bundle at ``path``, or None when the folder is not one."""
+    """The bundle at ``path``, or None when the folder is not one (a bundle's name has an
+    extension: .app, .framework, .bundle, .appex, .xpc, ...)."""
+    if not path.suffix:
+        return None
     for content, info in (
         (path / "Contents", path / "Contents" / "Info.plist"),
         (path / "Versions" / "Current", path / "Versions" / "Current" / "Resources" / "Info.plist"),

@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 
+from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from signing_manager.codesign.bundle import (
@@ -42,7 +43,7 @@ def add_parser(commands, add_timestamp_option) -> None:
         description=__doc__.split("\n\n")[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    action = parser.add_mutually_exclusive_group(required=True)
+    action = parser.add_mutually_exclusive_group()
     action.add_argument("-s", "--sign", metavar="IDENTITY", help="SHA-1, common name, or -.")
     action.add_argument(
         "-d", "--display", action="store_true", help="Describe the signature (with -vvv)."
@@ -67,6 +68,8 @@ def run(arguments, open_signer: OpenSigner) -> int:
     if arguments.display:
         return display_all(arguments.paths)
     if arguments.sign is None:
+        if not arguments.verify:
+            raise ConfigurationError("codesign needs -s IDENTITY, -v or -d.")
         return verify_all(arguments.paths, arguments.verify)
     options = options_from(arguments)
     failures = 0
@@ -110,7 +113,7 @@ def sign_path(path: Path, signer, options: SigningOptions, deep: bool) -> None:
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
             transient=True,
-            console=None,
+            console=Console(stderr=True),
         ) as progress:
             task = progress.add_task(f"Signing {path.name}", total=None)
 
