@@ -16,13 +16,12 @@ and verified.
 
 from __future__ import annotations
 
-import os
-import plistlib
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from signing_manager.codesign.files import map_file, write_all
+from signing_manager.codesign.plist import PlistError, read_plist
 from signing_manager.codesign.requirements import RequirementType, requirement_text
 from signing_manager.codesign.resources import (
     Resource,
@@ -91,9 +90,9 @@ def open_bundle(path: Path) -> Bundle | None:
     ):
         if info.is_file():
             try:
-                document = plistlib.loads(info.read_bytes())
-            except (plistlib.InvalidFileException, ValueError, OSError) as error:
-                raise BundleError(f"{info} is not a readable property list ({error}).") from None
+                document = read_plist(read(info), str(info))
+            except PlistError as error:
+                raise BundleError(str(error)) from None
             if not isinstance(document, dict):
                 raise BundleError(f"{info} is not a dictionary.")
             return Bundle(path, content.resolve() if content.is_symlink() else content, info,
@@ -121,26 +120,6 @@ class Plan:
         write_all(outputs)
 
 
-def write_all(outputs: list[tuple[Path, bytes]]) -> None:
-    """Temporary files beside every target first; renames only when all were written."""
-    written: list[tuple[Path, Path]] = []
-    try:
-        for path, data in outputs:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-            mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
-            os.chmod(temporary, mode)
-            written.append((Path(temporary), path))
-    except OSError as error:
-        for temporary, _ in written:
-            temporary.unlink(missing_ok=True)
-        raise BundleError(f"Cannot write the signed files: {error}.") from None
-    for temporary, path in written:
-        os.replace(temporary, path)
-
-
 def read(path: Path) -> bytes:
     try:
         return path.read_bytes()
@@ -161,7 +140,7 @@ class BundleSigner:
     def sign_file(self, path: Path, identifier: str, **bindings) -> PendingMachO:
         self.progress(path)
         options = replace(self.options, identifier=identifier, **bindings)
-        pending = prepare(read(path), self.signer, options)
+        pending = prepare(map_file(path), self.signer, options)
         self.plan.pending.append((path, pending))
         return pending
 
@@ -197,7 +176,7 @@ class BundleSigner:
             if entry is not None:
                 nested[resource.relative] = entry
         sealed = [r for r in resources if r.kind != "nested" or r.relative in nested]
-        with_sha1 = executable is not None and uses_sha1(read(executable))
+        with_sha1 = executable is not None and uses_sha1(map_file(executable))
         seal = code_resources(bundle.content, sealed, with_sha1, nested)
         self.plan.seals.append((bundle.seal, seal))
         if executable is None:
@@ -220,12 +199,12 @@ def requirement_text_or_cdhash(requirement, cdhash: bytes) -> str:
 
 def is_signed(executable: Path) -> bool:
     """Signed for real (ad-hoc or CMS): a linker's signature does not count."""
-    data = read(executable)
+    data = map_file(executable)
     return existing_signature(first_slice(data)) in ("adhoc", "signed")
 
 
 def recorded_entry(executable: Path) -> tuple[bytes, str]:
-    check = check_macho(read(executable))[0]
+    check = check_macho(map_file(executable))[0]
     designated = check.requirements.get(RequirementType.DESIGNATED)
     cdhash = check.best.cdhash()
     return cdhash, requirement_text_or_cdhash(designated, cdhash)
@@ -244,7 +223,7 @@ def sign_bundle(
     Nested code already signed (ad-hoc or CMS) is kept unless ``deep``."""
     bundle = open_bundle(path)
     if bundle is None:
-        raise BundleError(f"{path} is not a bundle (no Info.plist).")
+        raise BundleError(f"{path.name} is not a bundle (no Info.plist).")
     planner = BundleSigner(signer, options, progress, deep)
     planner.sign_bundle(bundle)
     planner.plan.write()
@@ -267,7 +246,7 @@ def check_bundle(path: Path, deep: bool = True) -> BundleCheck:
     """The main executable's signature (binding Info.plist and the seal) and the seal itself."""
     bundle = open_bundle(path)
     if bundle is None:
-        raise BundleError(f"{path} is not a bundle (no Info.plist).")
+        raise BundleError(f"{path.name} is not a bundle (no Info.plist).")
     problems: list[str] = []
     seal_bytes = bundle.seal.read_bytes() if bundle.seal.is_file() else None
     seal = None
@@ -282,7 +261,7 @@ def check_bundle(path: Path, deep: bool = True) -> BundleCheck:
     executable = bundle.executable
     if executable is not None:
         slices = check_macho(
-            read(executable), info_plist=read(bundle.info_plist), resources=seal_bytes
+            map_file(executable), info_plist=read(bundle.info_plist), resources=seal_bytes
         )
     if seal is not None:
         problems += seal_problems(bundle, seal, deep)
@@ -334,7 +313,7 @@ def nested_problems(resource, entry, deep: bool) -> list[str]:
             check = check_bundle(resource.path, deep)
             slices, problems = check.slices, [f"{resource.relative}: {p}" for p in check.problems]
         else:
-            slices, problems = check_macho(read(resource.path)), []
+            slices, problems = check_macho(map_file(resource.path)), []
     except SigningManagerError as error:
         return [f"{resource.relative}: {error}"]
     if not slices or not slices[0].signed:

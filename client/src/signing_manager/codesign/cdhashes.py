@@ -18,6 +18,7 @@ from asn1crypto import algos, cms, core
 
 from signing_manager.codesign.blobs import MalformedSignature
 from signing_manager.codesign.code_directory import CodeDirectory
+from signing_manager.codesign.plist import PlistError, read_plist
 
 CDHASHES_PLIST = "1.2.840.113635.100.9.1"
 CDHASHES_DIGESTS = "1.2.840.113635.100.9.2"
@@ -50,9 +51,9 @@ def signed_cdhashes(attributes: cms.CMSAttributes) -> list[bytes] | None:
     if not values:
         return None
     try:
-        plist = plistlib.loads(core.OctetString.load(values[0].dump()).native)
+        plist = read_plist(core.OctetString.load(values[0].dump()).native, "The cdhashes list")
         return [bytes(item) for item in plist["cdhashes"]]
-    except (ValueError, KeyError, TypeError, plistlib.InvalidFileException) as error:
+    except (PlistError, ValueError, KeyError, TypeError) as error:
         raise MalformedSignature(f"The cdhashes attribute is malformed ({error}).") from None
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
@@ -20,15 +21,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from signing_manager.codesign.bundle import (
-    check_bundle,
-    default_identifier,
-    open_bundle,
-    write_all,
-)
+from signing_manager.codesign.bundle import check_bundle, default_identifier, open_bundle
 from signing_manager.codesign.bundle import sign_bundle as sign_bundle_tree
 from signing_manager.codesign.describe import describe
-from signing_manager.codesign.signing import SigningOptions, sign_macho
+from signing_manager.codesign.files import FileError, Replacement, map_file
+from signing_manager.codesign.signing import SigningOptions, lay_out, sign_requests
 from signing_manager.codesign.verify import check_macho
 from signing_manager.errors import ConfigurationError, SigningManagerError
 from signing_manager.timestamp import timestamp_url
@@ -114,6 +111,7 @@ def sign_path(path: Path, signer, options: SigningOptions, deep: bool) -> None:
             TimeElapsedColumn(),
             transient=True,
             console=Console(stderr=True),
+            disable=not sys.stderr.isatty(),
         ) as progress:
             task = progress.add_task(f"Signing {path.name}", total=None)
 
@@ -123,11 +121,38 @@ def sign_path(path: Path, signer, options: SigningOptions, deep: bool) -> None:
             count = sign_bundle_tree(path, signer, options, advance, deep=deep)
         print(f"{path}: signed bundle ({count} Mach-O files)")
         return
-    data = read(path)
+    identifier = sign_file(path, signer, options)
+    print(f"{path}: signed [{identifier}]")
+
+
+def sign_file(path: Path, signer, options: SigningOptions) -> str:
+    """Sign one Mach-O or universal file in place (atomically); the identifier used.
+
+    Every byte's place is known once the file is laid out, so the output is written by a
+    second thread while this one hashes the pages; the signatures go in last."""
     if not options.identifier:
         options = replace(options, identifier=default_identifier(path))
-    write_all([(path, sign_macho(data, signer, options))])
-    print(f"{path}: signed [{options.identifier}]")
+    pending = lay_out(map_file(path), signer, options)
+    try:
+        output = Replacement(path)
+    except OSError as error:
+        raise FileError(f"Cannot write {path}: {error.strerror}.") from None
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            writing = pool.submit(output.write, pending.chunks())
+            pending.hash()
+            writing.result()
+        [signatures] = sign_requests([pending], signer)
+        for position, tail in zip(pending.tail_positions(), pending.tails(signatures), strict=True):
+            output.write_at(position, tail)
+        output.commit()
+    except OSError as error:
+        output.discard()
+        raise FileError(f"Cannot write {path}: {error.strerror}.") from None
+    except BaseException:
+        output.discard()
+        raise
+    return options.identifier
 
 
 def verify_all(paths: list[Path], verbosity: int) -> int:
@@ -152,7 +177,7 @@ def verify_path(path: Path) -> list[str]:
         return check.problems + [
             f"{s.architecture}: {problem}" for s in check.slices for problem in s.problems
         ]
-    checks = check_macho(read(path))
+    checks = check_macho(map_file(path))
     many = len(checks) > 1
     return [
         f"{check.architecture}: {problem}" if many else problem
@@ -182,11 +207,4 @@ def display(path: Path) -> str:
         kind = "app bundle" if path.suffix == ".app" else "bundle"
         return describe(path, executable.resolve(), check.slices, bundle_kind=kind,
                         info=bundle.info, seal=check.seal)  # fmt: skip
-    return describe(path, path.resolve(), check_macho(read(path)))
-
-
-def read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise SigningManagerError(f"Cannot read {path}: {error.strerror}.") from None
+    return describe(path, path.resolve(), check_macho(map_file(path)))

@@ -191,6 +191,8 @@ class MachO:
         if command in (LoadCommand.SEGMENT, LoadCommand.SEGMENT_64):
             self.segments.append(self._segment(command, offset, size))
         elif command == LoadCommand.CODE_SIGNATURE:
+            if size < 16:
+                raise MalformedMachO("The LC_CODE_SIGNATURE command is too short.")
             dataoff, datasize = struct.unpack_from("<II", self.data, offset + 8)
             if dataoff + datasize > len(self.data):
                 raise MalformedMachO("The code signature lies past the end of the file.")
@@ -238,7 +240,7 @@ class MachO:
         for current in self.segments:
             for section in current.sections:
                 if (section.segment, section.name) == (segment, name) and section.occupies_file:
-                    return self.data[section.offset : section.offset + section.size]
+                    return bytes(self.data[section.offset : section.offset + section.size])
         return None
 
     @property
@@ -246,7 +248,7 @@ class MachO:
         if self.code_signature is None:
             return None
         start = self.code_signature.dataoff
-        return self.data[start : start + self.code_signature.datasize]
+        return bytes(self.data[start : start + self.code_signature.datasize])
 
     @property
     def free_after_commands(self) -> int:
@@ -262,39 +264,36 @@ class MachO:
         linkedit = self.linkedit
         if max(self.segments, key=lambda s: s.fileoff) is not linkedit:
             raise MalformedMachO("__LINKEDIT is not the last segment; this file cannot be signed.")
+        if linkedit.file_end != len(self.data):
+            raise MalformedMachO("The Mach-O file has data after __LINKEDIT; it cannot be signed.")
         if self.code_signature is not None:
             end = self.code_signature.dataoff
             if end < linkedit.fileoff or end + self.code_signature.datasize != linkedit.file_end:
                 raise MalformedMachO("The existing signature is not at the end of __LINKEDIT.")
             return end
-        if linkedit.file_end != len(self.data):
-            raise MalformedMachO("The Mach-O file has data after __LINKEDIT; it cannot be signed.")
         if self.free_after_commands < 16:
             raise MalformedMachO("There is no room after the load commands for a signature.")
         return linkedit.file_end
 
-    def with_signature_space(self, signature_offset: int, signature_size: int) -> bytearray:
-        """The slice cut at ``signature_offset`` (16-aligned) and followed by
-        ``signature_size`` zero bytes, with LC_CODE_SIGNATURE and ``__LINKEDIT`` sized to fit."""
-        image = bytearray(self.data[: self.unsigned_end()])
-        image += bytes(signature_offset - len(image) + signature_size)
+    def patched_head(self, signature_offset: int, signature_size: int) -> bytearray:
+        """The slice's first pages (header and load commands, whole 4 KiB pages up to where
+        the signature goes) with LC_CODE_SIGNATURE and ``__LINKEDIT`` sized for a signature of
+        ``signature_size`` bytes at ``signature_offset``; the rest of the slice is unchanged."""
+        commands_end = self.header_size + self.sizeofcmds + 16
+        head = bytearray(self.data[: min(round_up(commands_end, 4096), self.unsigned_end())])
         if self.code_signature is None:
             command_offset = self.header_size + self.sizeofcmds
-            struct.pack_into("<II", image, 16, self.ncmds + 1, self.sizeofcmds + 16)
+            struct.pack_into("<II", head, 16, self.ncmds + 1, self.sizeofcmds + 16)
         else:
             command_offset = self.code_signature.command_offset
-        struct.pack_into("<IIII", image, command_offset, LoadCommand.CODE_SIGNATURE, 16,
+        struct.pack_into("<IIII", head, command_offset, LoadCommand.CODE_SIGNATURE, 16,
                          signature_offset, signature_size)  # fmt: skip
         linkedit = self.linkedit
         filesize = signature_offset + signature_size - linkedit.fileoff
-        vmsize = round_up(filesize, 0x4000)
-        if self.is_64:
-            struct.pack_into("<QQQQ", image, linkedit.command_offset + 24,
-                             linkedit.vmaddr, vmsize, linkedit.fileoff, filesize)  # fmt: skip
-        else:
-            struct.pack_into("<IIII", image, linkedit.command_offset + 24,
-                             linkedit.vmaddr, vmsize, linkedit.fileoff, filesize)  # fmt: skip
-        return image
+        sizes = (linkedit.vmaddr, round_up(filesize, 0x4000), linkedit.fileoff, filesize)
+        layout = "<QQQQ" if self.is_64 else "<IIII"
+        struct.pack_into(layout, head, linkedit.command_offset + 24, *sizes)
+        return head
 
 
 def cstring(raw: bytes) -> str:

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from signing_manager.codesign.plist import PLIST_ERRORS
 from signing_manager.errors import SigningManagerError
 
 NESTED_FOLDERS = (
@@ -213,7 +214,7 @@ def code_resources(content: Path, resources: list[Resource], with_sha1: bool, ne
 def load_code_resources(data: bytes) -> dict:
     try:
         document = plistlib.loads(data)
-    except (plistlib.InvalidFileException, ValueError) as error:
+    except PLIST_ERRORS as error:
         raise ResourcesError(f"_CodeSignature/CodeResources is damaged ({error}).") from None
     if not isinstance(document, dict) or not isinstance(document.get("files2", {}), dict):
         raise ResourcesError("_CodeSignature/CodeResources is not a resource seal.")

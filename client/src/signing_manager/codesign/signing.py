@@ -17,7 +17,7 @@ signer before anything is written.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -31,7 +31,7 @@ from signing_manager.codesign.code_directory import (
     CodeDirectory,
     CodeDirectoryFlag,
     HashType,
-    page_hashes,
+    hash_pages,
 )
 from signing_manager.codesign.entitlements import (
     entitlements_blob,
@@ -46,7 +46,7 @@ from signing_manager.codesign.requirements import (
     pinned_requirement,
     requirements_set,
 )
-from signing_manager.codesign.universal import Slice, build_universal, is_universal
+from signing_manager.codesign.universal import Slice, fat_header, is_universal, universal_chunks
 from signing_manager.codesign.universal import parse_universal as universal_slices
 from signing_manager.errors import SigningManagerError
 from signing_manager.timestamp import TIMESTAMP_RESERVE
@@ -133,16 +133,39 @@ def existing_signature(macho: MachO) -> str | None:
 
 @dataclass
 class PendingSlice:
-    """One slice laid out and hashed, waiting for its CMS signature."""
+    """One slice laid out (and, once ``hash`` ran, hashed), waiting for its CMS signature.
 
-    image: bytearray
+    The signed slice is ``head`` (its first pages, patched) + ``body`` (the rest of the input,
+    untouched, never copied) + zeros up to ``offset`` + the signature, zero-padded to ``size``.
+    Every byte's place is known before hashing, so the output can be written meanwhile.
+    """
+
+    head: bytearray
+    body: memoryview
     offset: int
     size: int
     code_directories: list[tuple[int, CodeDirectory]]
     blobs: dict[int, bytes]
-    cms: DetachedSignature | None
+    signer: object
+    cms: DetachedSignature | None = None
 
-    def finish(self, signature: bytes | None, timestamp_url: str | None) -> bytes:
+    @property
+    def length(self) -> int:
+        return self.offset + self.size
+
+    @property
+    def tail_start(self) -> int:
+        return len(self.head) + len(self.body)
+
+    def hash(self) -> None:
+        """Every page into every CD; then the CMS to sign, which covers the primary CD."""
+        pieces = [self.head, self.body, bytes(self.offset - self.tail_start)]
+        for _, directory in self.code_directories:
+            directory.code_hashes = hash_pages(pieces, self.offset, PAGE_SIZE, directory.hash_type)
+        if self.signer is not None:
+            self.cms = signature_of(self.signer, [cd for _, cd in self.code_directories])
+
+    def superblob(self, signature: bytes | None, timestamp_url: str | None) -> bytes:
         entries = dict(self.blobs)
         for slot, directory in self.code_directories:
             entries[slot] = directory.serialize()
@@ -151,8 +174,12 @@ class PendingSlice:
         superblob = SuperBlob(BlobMagic.EMBEDDED_SIGNATURE, entries).serialize()
         if len(superblob) > self.size:
             raise SigningManagerError("The signature does not fit the space reserved for it.")
-        self.image[self.offset : self.offset + len(superblob)] = superblob
-        return bytes(self.image)
+        return superblob
+
+    def tail(self, superblob: bytes = b"") -> bytes:
+        """Everything after the input's bytes: alignment, the signature, its padding."""
+        gap = self.offset - self.tail_start
+        return bytes(gap) + superblob + bytes(self.size - len(superblob))
 
 
 @dataclass
@@ -162,7 +189,10 @@ class PendingMachO:
     slices: list[tuple[Slice, PendingSlice]]
     universal: bool
     timestamp_url: str | None = None
-    signatures: list[bytes | None] = field(default_factory=list)
+
+    def hash(self) -> None:
+        for _, pending in self.slices:
+            pending.hash()
 
     @property
     def requests(self):
@@ -173,20 +203,38 @@ class PendingMachO:
         directories = [cd for _, cd in self.slices[0][1].code_directories]
         return max(directories, key=lambda cd: cd.hash_type.rank)
 
-    def finish(self, signatures: list[bytes]) -> bytes:
+    def tails(self, signatures: list[bytes]) -> list[bytes]:
         remaining = iter(signatures)
-        images = []
-        for piece, pending in self.slices:
-            signature = next(remaining) if pending.cms else None
-            data = pending.finish(signature, self.timestamp_url)
-            images.append(Slice(piece.cputype, piece.cpusubtype, data, piece.align))
-        return build_universal(images) if self.universal else images[0].data
+        return [
+            pending.tail(pending.superblob(next(remaining) if pending.cms else None,
+                                           self.timestamp_url))
+            for _, pending in self.slices
+        ]  # fmt: skip
+
+    def chunks(self, tails: list[bytes] | None = None) -> list:
+        """The file as buffers; without ``tails``, the signatures' places are zeros."""
+        images = [
+            (piece, [pending.head, pending.body, tail if tails else pending.tail()])
+            for (piece, pending), tail in zip(self.slices, tails or self.slices, strict=True)
+        ]
+        return universal_chunks(images) if self.universal else images[0][1]
+
+    def tail_positions(self) -> list[int]:
+        """Where each slice's tail starts in the output file."""
+        if not self.universal:
+            return [self.slices[0][1].tail_start]
+        _, starts = fat_header([(piece, pending.length) for piece, pending in self.slices])
+        return [start + pending.tail_start for start, (_, pending) in zip(starts, self.slices,
+                                                                          strict=True)]  # fmt: skip
+
+    def finish(self, signatures: list[bytes]) -> list:
+        """The signed file as a list of buffers."""
+        return self.chunks(self.tails(signatures))
 
 
-def prepare(data: bytes, signer, options: SigningOptions) -> PendingMachO:
-    """Lay out and hash every slice of ``data`` (Mach-O or universal); nothing is signed yet.
-
-    ``signer`` is None for an ad-hoc signature."""
+def lay_out(data, signer, options: SigningOptions) -> PendingMachO:
+    """Lay out every slice of ``data`` (Mach-O or universal): where the signature goes, how
+    big it is, what its CDs hold but the page hashes. ``signer`` is None for ad-hoc."""
     if is_universal(data):
         pieces, universal = universal_slices(data), True
     else:
@@ -194,13 +242,20 @@ def prepare(data: bytes, signer, options: SigningOptions) -> PendingMachO:
         pieces, universal = [Slice(macho.cputype, macho.cpusubtype, data)], False
     entitlements = load_entitlements(options.entitlements) if options.entitlements else None
     pending = [
-        (piece, prepare_slice(MachO.parse(piece.data), signer, options, entitlements))
+        (piece, lay_out_slice(MachO.parse(piece.data), signer, options, entitlements))
         for piece in pieces
     ]
     return PendingMachO(pending, universal, options.timestamp_url)
 
 
-def prepare_slice(macho: MachO, signer, options: SigningOptions, entitlements) -> PendingSlice:
+def prepare(data, signer, options: SigningOptions) -> PendingMachO:
+    """Lay out and hash ``data``: ready for ``finish_all``; nothing is signed yet."""
+    pending = lay_out(data, signer, options)
+    pending.hash()
+    return pending
+
+
+def lay_out_slice(macho: MachO, signer, options: SigningOptions, entitlements) -> PendingSlice:
     kind = existing_signature(macho)
     if kind and kind != "linker-signed" and not options.force:
         raise AlreadySigned(
@@ -215,11 +270,9 @@ def prepare_slice(macho: MachO, signer, options: SigningOptions, entitlements) -
         )
     ]
     size = reserved_size(directories, blobs, signer, options)
-    image = macho.with_signature_space(offset, size)
-    for _, directory in directories:
-        directory.code_hashes = page_hashes(image, offset, PAGE_SIZE, directory.hash_type)
-    cms = None if signer is None else signature_of(signer, [cd for _, cd in directories])
-    return PendingSlice(image, offset, size, directories, blobs, cms)
+    head = macho.patched_head(offset, size)
+    body = memoryview(macho.data)[len(head) : macho.unsigned_end()]
+    return PendingSlice(head, body, offset, size, directories, blobs, signer)
 
 
 def special_blobs(macho: MachO, signer, options: SigningOptions, entitlements) -> dict[int, bytes]:
@@ -287,13 +340,19 @@ def reserved_size(directories, blobs, signer, options: SigningOptions) -> int:
     return round_up(len(SuperBlob(BlobMagic.EMBEDDED_SIGNATURE, entries).serialize()), 16)
 
 
-def finish_all(pending: list[PendingMachO], signer) -> list[bytes]:
-    """Every file's signed bytes, with all their CMS digests signed in one batch."""
+def sign_requests(pending: list[PendingMachO], signer) -> list[list[bytes]]:
+    """Each file's CMS signatures, all asked of the signer in one batch."""
     requests = [request for item in pending for request in item.requests]
     signatures = iter(signer.sign_digests(requests) if requests and signer else [])
-    return [item.finish([next(signatures) for _ in item.requests]) for item in pending]
+    return [[next(signatures) for _ in item.requests] for item in pending]
+
+
+def finish_all(pending: list[PendingMachO], signer) -> list[list]:
+    """Every file's signed bytes (as lists of buffers), signed in one batch."""
+    signatures = sign_requests(pending, signer)
+    return [item.finish(mine) for item, mine in zip(pending, signatures, strict=True)]
 
 
 def sign_macho(data: bytes, signer, options: SigningOptions) -> bytes:
     """A signed copy of one Mach-O or universal file (``signer`` None: ad-hoc)."""
-    return finish_all([prepare(data, signer, options)], signer)[0]
+    return b"".join(finish_all([prepare(data, signer, options)], signer)[0])

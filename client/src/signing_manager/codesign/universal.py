@@ -63,20 +63,34 @@ def parse_universal(data: bytes) -> list[Slice]:
     return slices
 
 
-def build_universal(slices: list[Slice]) -> bytes:
-    """A universal file holding ``slices`` in order (32-bit header unless offsets need 64)."""
+def fat_header(slices: list[tuple[Slice, int]]) -> tuple[bytes, list[int]]:
+    """The header for slices of the given sizes, and where each slice starts (32-bit header
+    unless offsets need 64 bits)."""
     offsets, position = [], 1 << SLICE_ALIGNMENT
-    for piece in slices:
+    for piece, size in slices:
         position = round_up(position, 1 << piece.align)
         offsets.append(position)
-        position += len(piece.data)
+        position += size
     wide = position > 0xFFFFFFFF
     header = struct.pack(">II", FatMagic.FAT_MAGIC_64 if wide else FatMagic.FAT_MAGIC, len(slices))
-    for piece, offset in zip(slices, offsets, strict=True):
-        fields = (piece.cputype, piece.cpusubtype, offset, len(piece.data), piece.align)
+    for (piece, size), offset in zip(slices, offsets, strict=True):
+        fields = (piece.cputype, piece.cpusubtype, offset, size, piece.align)
         header += struct.pack(">IIQQII", *fields, 0) if wide else struct.pack(">IIIII", *fields)
-    output = bytearray(header)
-    for piece, offset in zip(slices, offsets, strict=True):
-        output += bytes(offset - len(output))
-        output += piece.data
-    return bytes(output)
+    return header, offsets
+
+
+def universal_chunks(images: list[tuple[Slice, list]]) -> list:
+    """A universal file as buffers: each slice's metadata with its new content (buffers)."""
+    sized = [(piece, sum(len(chunk) for chunk in chunks)) for piece, chunks in images]
+    header, offsets = fat_header(sized)
+    output, position = [header], len(header)
+    for (_, chunks), (_, size), offset in zip(images, sized, offsets, strict=True):
+        output.append(bytes(offset - position))
+        output += chunks
+        position = offset + size
+    return output
+
+
+def build_universal(slices: list[Slice]) -> bytes:
+    """A universal file holding ``slices`` in order."""
+    return b"".join(universal_chunks([(piece, [piece.data]) for piece in slices]))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from asn1crypto import cms
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from signing_manager.cms import first_attribute_values, verify_signer_info, verify_timestamp
 from signing_manager.codesign.blobs import BlobMagic, MalformedSignature, Slot, SuperBlob
@@ -124,7 +125,7 @@ def check_code_directory(macho: MachO, directory: CodeDirectory, bound, result) 
     if directory.code_limit != macho.code_signature.dataoff:
         result.problems.append(f"the {name} CodeDirectory does not end where the signature starts")
         return
-    page_size = directory.page_size or directory.code_limit
+    page_size = directory.page_size or max(directory.code_limit, 1)
     hashes = page_hashes(macho.data, directory.code_limit, page_size, directory.hash_type)
     if hashes != directory.code_hashes:
         changed = next(
@@ -136,6 +137,9 @@ def check_code_directory(macho: MachO, directory: CodeDirectory, bound, result) 
             min(len(hashes), len(directory.code_hashes)),
         )
         result.problems.append(f"code page {changed} has been modified ({name})")
+    for slot in BLOB_SLOTS:
+        if bound.get(slot) is not None and slot > directory.special_slot_count:
+            result.problems.append(f"special slot {slot} is present but not bound ({name})")
     for slot, recorded in directory.special_hashes.items():
         if not any(recorded):
             if slot in BLOB_SLOTS and bound.get(slot) is not None:
@@ -148,12 +152,31 @@ def check_code_directory(macho: MachO, directory: CodeDirectory, bound, result) 
             result.problems.append(f"special slot {slot} has been modified ({name})")
 
 
+# What damaged DER can raise from asn1crypto (which parses lazily) and cryptography.
+ASN1_ERRORS = (
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    OverflowError,
+    UnsupportedAlgorithm,
+)
+
+
 def check_signature(wrapper: bytes | None, result: SliceCheck) -> None:
     content = wrapper[8:] if wrapper and len(wrapper) > 8 else b""
     if not content:
         if result.kind == "cms":
             result.problems.append("the signature is not ad-hoc, yet carries no CMS signature")
         return
+    try:
+        check_cms(content, result)
+    except (*ASN1_ERRORS, MalformedSignature):  # asn1crypto parses lazily, so errors come late
+        result.problems.append("the CMS signature is damaged")
+
+
+def check_cms(content: bytes, result: SliceCheck) -> None:
     try:
         signed_data = cms.ContentInfo.load(content)["content"]
         signer_info = signed_data["signer_infos"][0]
@@ -162,7 +185,7 @@ def check_signature(wrapper: bytes | None, result: SliceCheck) -> None:
             x509.load_der_x509_certificate(c.chosen.dump()) for c in signed_data["certificates"]
         ]
         cdhashes, digests = signed_cdhashes(attributes), signed_digests(attributes)
-    except (ValueError, KeyError, IndexError, TypeError, MalformedSignature):
+    except (*ASN1_ERRORS, MalformedSignature):
         result.problems.append("the CMS signature is damaged")
         return
     primary = result.primary.serialize()

@@ -1,0 +1,89 @@
+"""Reading code to sign without copying it, and writing signed files atomically.
+
+A signed Mach-O is mostly its input unchanged, so the input is mapped (``mmap``) rather than
+read, and the output is written as a list of buffers (patched first pages, the untouched
+rest as a view of the mapping, the signature). Every output goes to a temporary file beside
+its target and is renamed over it only when all outputs of one operation are written: the
+inputs stay whole if anything fails.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import tempfile
+from pathlib import Path
+
+from signing_manager.errors import SigningManagerError
+
+Chunks = list  # buffers (bytes, bytearray, memoryview) to write one after the other
+
+
+class FileError(SigningManagerError):
+    pass
+
+
+def map_file(path: Path):
+    """The file's bytes as a read-only buffer (a memory map; empty files as ``b""``)."""
+    try:
+        with path.open("rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                return b""
+            if hasattr(mmap, "MAP_POPULATE"):  # fault the pages in at once, not one by one
+                flags = mmap.MAP_PRIVATE | mmap.MAP_POPULATE
+                mapping = mmap.mmap(handle.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
+            else:
+                mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError as error:
+        raise FileError(f"Cannot read {path}: {error.strerror or error}.") from None
+    return memoryview(mapping)
+
+
+class Replacement:
+    """A temporary file beside ``path`` that replaces it on ``commit`` (keeping the old file's
+    permission bits) or vanishes on ``discard``."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        folder = path.parent if str(path.parent) else Path(".")
+        self.new_folder = None if folder.exists() else folder  # _CodeSignature, the first time
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
+        self.temporary = Path(name)
+        self.handle = os.fdopen(descriptor, "wb")
+
+    def write(self, chunks: Chunks) -> None:
+        for chunk in chunks:
+            self.handle.write(chunk)
+
+    def write_at(self, position: int, data: bytes) -> None:
+        self.handle.seek(position)
+        self.handle.write(data)
+
+    def commit(self) -> None:
+        self.handle.close()
+        os.chmod(self.temporary, self.path.stat().st_mode & 0o7777 if self.path.exists() else 0o644)
+        os.replace(self.temporary, self.path)
+
+    def discard(self) -> None:
+        self.handle.close()
+        self.temporary.unlink(missing_ok=True)
+        if self.new_folder is not None:
+            self.new_folder.rmdir()
+
+
+def write_all(outputs: list[tuple[Path, bytes | Chunks]]) -> None:
+    """Write every output to a temporary file first; rename them all only when all are written."""
+    replacements: list[Replacement] = []
+    try:
+        for path, data in outputs:
+            replacements.append(Replacement(path))
+            replacements[-1].write([data] if isinstance(data, bytes | bytearray) else data)
+        for replacement in replacements:
+            replacement.handle.flush()
+    except OSError as error:
+        for replacement in replacements:
+            replacement.discard()
+        raise FileError(f"Cannot write the signed files: {error.strerror or error}.") from None
+    for replacement in replacements:
+        replacement.commit()
