@@ -100,6 +100,21 @@ def open_bundle(path: Path) -> Bundle | None:
     return None
 
 
+def bundle_of_executable(path: Path) -> Path | None:
+    """The bundle whose main executable ``path`` is (``X.app/Contents/MacOS/X``, a framework's
+    ``Versions/A/X``, a shallow bundle's ``X``): checks of it are checks of the bundle, as with
+    Apple's codesign."""
+    for candidate in (path.parent.parent.parent, path.parent.parent.parent.parent, path.parent):
+        try:
+            bundle = open_bundle(candidate)
+        except BundleError:
+            continue
+        executable = bundle.executable if bundle else None
+        if executable is not None and executable.resolve() == path.resolve():
+            return candidate
+    return None
+
+
 def default_identifier(path: Path) -> str:
     """codesign's identifier for a bare file: its name without the last extension."""
     return path.stem or path.name
@@ -319,7 +334,12 @@ def nested_problems(resource, entry, deep: bool) -> list[str]:
     if not slices or not slices[0].signed:
         return [f"nested code is not signed: {resource.relative}"]
     if deep:
-        problems += [f"{resource.relative}: {p}" for s in slices for p in s.problems]
+        many = len(slices) > 1
+        problems += [
+            f"{resource.relative}: {s.architecture + ': ' if many else ''}{p}"
+            for s in slices
+            for p in s.problems
+        ]
     cdhashes = {cd.cdhash() for s in slices for _, cd in s.code_directories}
     if entry.get("cdhash") not in cdhashes:
         problems.append(f"nested code modified: {resource.relative}")

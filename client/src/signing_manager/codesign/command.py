@@ -21,7 +21,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from signing_manager.codesign.bundle import check_bundle, default_identifier, open_bundle
+from signing_manager.codesign.bundle import (
+    bundle_of_executable,
+    check_bundle,
+    default_identifier,
+    open_bundle,
+)
 from signing_manager.codesign.bundle import sign_bundle as sign_bundle_tree
 from signing_manager.codesign.describe import describe
 from signing_manager.codesign.files import FileError, Replacement, map_file
@@ -172,6 +177,7 @@ def verify_all(paths: list[Path], verbosity: int) -> int:
 
 
 def verify_path(path: Path) -> list[str]:
+    path = bundle_of_executable(path) or path
     if path.is_dir():
         check = check_bundle(path)
         return check.problems + [
@@ -198,6 +204,7 @@ def display_all(paths: list[Path]) -> int:
 
 
 def display(path: Path) -> str:
+    path = bundle_of_executable(path) or path
     if path.is_dir():
         bundle = open_bundle(path)
         check = check_bundle(path)
