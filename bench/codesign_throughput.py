@@ -22,7 +22,6 @@ fails on timing.
 from __future__ import annotations
 
 import argparse
-import datetime
 import hashlib
 import os
 import shutil
@@ -31,15 +30,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
-
 from signing_manager.codesign.command import sign_file
 from signing_manager.codesign.files import map_file
 from signing_manager.codesign.signing import SigningOptions, finish_all, prepare
 from signing_manager.local_key import LocalSigner
+from signing_service.test import cached_key, make_certificate
 
 TARGET = 0.80
 PAGE = 4096
@@ -61,20 +56,8 @@ def build_macho(folder: Path, mib: int) -> Path:
 
 
 def local_signer() -> LocalSigner:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Benchmark")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return LocalSigner(certificate, key)
+    key = cached_key("rsa2048")
+    return LocalSigner(make_certificate(key, "Benchmark"), key)
 
 
 def hash_limit(path: Path) -> float:

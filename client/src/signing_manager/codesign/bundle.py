@@ -100,6 +100,13 @@ def open_bundle(path: Path) -> Bundle | None:
     return None
 
 
+def is_code_bundle(path: Path) -> bool:
+    """A nested bundle with an executable is sealed as one entry; one without code (resources
+    only) is sealed file by file, like any folder."""
+    bundle = open_bundle(path)
+    return bundle is not None and bundle.executable is not None
+
+
 def bundle_of_executable(path: Path) -> Path | None:
     """The bundle whose main executable ``path`` is (``X.app/Contents/MacOS/X``, a framework's
     ``Versions/A/X``, a shallow bundle's ``X``): checks of it are checks of the bundle, as with
@@ -184,7 +191,7 @@ class BundleSigner:
             raise BundleError(f"The bundle's executable {executable} is missing.")
         skip = {executable.relative_to(bundle.content).as_posix()} if executable else set()
         _, rules2 = default_rules(bundle.content)
-        resources = scan(bundle.content, rules2, skip, lambda p: open_bundle(p) is not None)
+        resources = scan(bundle.content, rules2, skip, is_code_bundle)
         nested = {}
         for resource in sorted(resources, key=lambda r: -r.relative.count("/")):
             entry = self.nested_code(resource) if resource.kind == "nested" else None
@@ -289,7 +296,7 @@ def seal_problems(bundle: Bundle, seal: dict, deep: bool) -> list[str]:
     skip = {executable.relative_to(bundle.content).as_posix()} if executable else set()
     rules2 = seal.get("rules2") or default_rules(bundle.content)[1]
     try:
-        resources = scan(bundle.content, rules2, skip, lambda p: open_bundle(p) is not None)
+        resources = scan(bundle.content, rules2, skip, is_code_bundle)
     except ResourcesError as error:
         return [str(error)]
     recorded = dict(seal.get("files2", {}))

@@ -135,6 +135,7 @@ def sign_file(path: Path, signer, options: SigningOptions) -> str:
 
     Every byte's place is known once the file is laid out, so the output is written by a
     second thread while this one hashes the pages; the signatures go in last."""
+    path = path.resolve()  # through a symlink: sign its target, keep the link
     if not options.identifier:
         options = replace(options, identifier=default_identifier(path))
     pending = lay_out(map_file(path), signer, options)

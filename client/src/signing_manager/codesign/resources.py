@@ -216,6 +216,11 @@ def load_code_resources(data: bytes) -> dict:
         document = plistlib.loads(data)
     except PLIST_ERRORS as error:
         raise ResourcesError(f"_CodeSignature/CodeResources is damaged ({error}).") from None
-    if not isinstance(document, dict) or not isinstance(document.get("files2", {}), dict):
+    if not isinstance(document, dict):
         raise ResourcesError("_CodeSignature/CodeResources is not a resource seal.")
+    for key in ("files", "files2", "rules", "rules2"):
+        if not isinstance(document.get(key, {}), dict):
+            raise ResourcesError(
+                f"_CodeSignature/CodeResources is not a resource seal (its {key} is no dictionary)."
+            )
     return document

@@ -55,8 +55,14 @@ PAGE_SIZE = 4096
 CMS_SLACK = 512  # ECDSA signatures vary in length; a little room costs nothing
 APPLE_ORGANIZATION = "Apple Inc."
 DEVELOPER_ID_APPLICATION = "1.2.840.113635.100.6.1.13"
-# SHA-256 CodeDirectories are understood from macOS 10.11.4 / iOS 11 on (reference 4.4).
-SHA256_SINCE = {Platform.MACOS: version(10, 11, 4), Platform.IOS: version(11)}
+# SHA-256 CodeDirectories are understood from macOS 10.11.4 / iOS and tvOS 11 on (reference
+# 4.4); for watchOS, as rcodesign does, always add the SHA-1 one.
+SHA256_SINCE = {
+    Platform.MACOS: version(10, 11, 4),
+    Platform.IOS: version(11),
+    Platform.TVOS: version(11),
+    Platform.WATCHOS: 0xFFFFFFFF,
+}
 
 
 class AlreadySigned(SigningManagerError):

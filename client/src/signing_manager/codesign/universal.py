@@ -19,6 +19,7 @@ from signing_manager.codesign.macho import MalformedMachO, round_up
 
 MAX_SLICES = 30
 SLICE_ALIGNMENT = 14
+MAX_ALIGNMENT = 15  # lipo's MAXSECTALIGN
 
 
 class FatMagic(IntEnum):
@@ -54,6 +55,10 @@ def parse_universal(data: bytes) -> list[Slice]:
     for number in range(count):
         fields = struct.unpack_from(entry_layout, data, 8 + number * entry_size)
         cputype, cpusubtype, offset, size, align = fields[:5]
+        if align > MAX_ALIGNMENT:
+            raise MalformedMachO(
+                f"Slice {number + 1} of the universal file asks for an alignment of 2^{align}."
+            )
         if offset < 8 + count * entry_size or offset + size > len(data):
             raise MalformedMachO(
                 f"Slice {number + 1} of the universal file lies outside the file "
