@@ -70,6 +70,21 @@ def hash_limit(path: Path) -> float:
     return time.perf_counter() - started
 
 
+def copy_limit(source: Path, work: Path) -> float:
+    """Seconds to copy the file (kernel copy into a new file, then rename over an old one):
+    the I/O that signing file to file cannot avoid."""
+    target = work / "copy"
+    shutil.copyfile(source, target)
+    if hasattr(os, "sync"):
+        os.sync()
+    started = time.perf_counter()
+    shutil.copyfile(source, work / "copy.new")
+    os.replace(work / "copy.new", target)
+    elapsed = time.perf_counter() - started
+    target.unlink()
+    return elapsed
+
+
 def sign_in_memory(source: Path, signer) -> float:
     """Seconds to lay out, hash and sign the mapped file, its output left in memory."""
     data = map_file(source)
@@ -86,6 +101,8 @@ def sign_file_to_file(source: Path, work: Path, signer) -> float:
     with target.open("rb") as handle:  # in the page cache, as a file just built would be
         while handle.read(1 << 24):
             pass
+    if hasattr(os, "sync"):
+        os.sync()  # no earlier round's dirty pages left to slow this one down
     started = time.perf_counter()
     sign_file(target, signer, SigningOptions(identifier="com.example.big"))
     elapsed = time.perf_counter() - started
@@ -104,19 +121,20 @@ def main() -> None:
         size = source.stat().st_size
         limit = min(hash_limit(source) for _ in range(arguments.rounds))
         signer = local_signer()
-        rows = [("hashlib, 4 KiB pages, 1 thread (the limit)", limit)]
+        rows = [("hashlib, 4 KiB pages, 1 thread (the limit)", limit, False)]
+        copying = min(copy_limit(source, folder) for _ in range(arguments.rounds))
+        rows.append(("copy the file and rename (I/O, for scale)", copying, False))
         for label, chosen in (("ad-hoc", None), ("CMS, local RSA key", signer)):
             memory = min(sign_in_memory(source, chosen) for _ in range(arguments.rounds))
-            rows.append((f"sign, {label}: in memory", memory))
+            rows.append((f"sign, {label}: in memory", memory, True))
             disk = min(sign_file_to_file(source, folder, chosen) for _ in range(arguments.rounds))
-            rows.append((f"sign, {label}: file to file", disk))
+            rows.append((f"sign, {label}: file to file", disk, True))
     print(f"Mach-O of {size / 2**20:.0f} MiB, {os.cpu_count()} cores, best of {arguments.rounds}")
     print(f"{'':46} {'MB/s':>8} {'ratio':>7}  target")
-    for label, seconds in rows:
+    for label, seconds, has_target in rows:
         ratio = limit / seconds
-        target = (
-            "" if seconds is limit else f"≥ {TARGET:.2f} {'met' if ratio >= TARGET else 'NOT met'}"
-        )
+        verdict = "met" if ratio >= TARGET else "NOT met"
+        target = f"≥ {TARGET:.2f} {verdict}" if has_target else ""
         print(f"{label:46} {size / seconds / 1e6:8.0f} {ratio:7.2f}  {target}")
 
 
