@@ -221,7 +221,25 @@ def test_the_runtime_option_sets_the_hardened_runtime(codesign):
     assert "Runtime Version=11.0.0" in shown
 
 
-@pytest.mark.parametrize("flags", ["kill", "runtime,library"])
+@pytest.mark.parametrize(
+    ("options", "flags"),
+    [
+        ("kill", "0x202(adhoc,kill)"),
+        ("runtime,library", "0x12002(adhoc,library-validation,runtime)"),
+        ("hard,restrict", "0x902(adhoc,hard,restrict)"),
+    ],
+)
+def test_codesigns_other_options_set_their_flags(options, flags, codesign):
+    path = codesign.copy("arm64-exe", "tool")
+
+    assert codesign("-s", "-", "--options", options, path).returncode == 0
+
+    assert check_macho(path.read_bytes())[0].problems == []
+    shown = lines(codesign("-d", "-vvv", path).stderr)
+    assert any(f"flags={flags}" in line for line in shown), shown
+
+
+@pytest.mark.parametrize("flags", ["linker-signed", "runtime,jit"])
 def test_an_unsupported_option_is_refused(flags, codesign):
     path = codesign.copy("arm64-exe", "tool")
     before = path.read_bytes()

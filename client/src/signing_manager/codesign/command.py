@@ -28,6 +28,7 @@ from signing_manager.codesign.bundle import (
     open_bundle,
 )
 from signing_manager.codesign.bundle import sign_bundle as sign_bundle_tree
+from signing_manager.codesign.code_directory import CodeDirectoryFlag
 from signing_manager.codesign.describe import describe
 from signing_manager.codesign.files import FileError, Replacement, map_file
 from signing_manager.codesign.signing import SigningOptions, lay_out, sign_requests
@@ -36,6 +37,16 @@ from signing_manager.errors import ConfigurationError, SigningManagerError
 from signing_manager.timestamp import timestamp_url
 
 OpenSigner = Callable[[str], AbstractContextManager]
+# codesign's --options names for CodeDirectory flags.
+OPTION_FLAGS = {
+    "runtime": CodeDirectoryFlag.RUNTIME,
+    "library": CodeDirectoryFlag.LIBRARY_VALIDATION,
+    "kill": CodeDirectoryFlag.FORCE_KILL,
+    "hard": CodeDirectoryFlag.FORCE_HARD,
+    "host": CodeDirectoryFlag.HOST,
+    "expires": CodeDirectoryFlag.FORCE_EXPIRATION,
+    "restrict": CodeDirectoryFlag.RESTRICT,
+}
 
 
 def add_parser(commands, add_timestamp_option) -> None:
@@ -57,7 +68,10 @@ def add_parser(commands, add_timestamp_option) -> None:
     parser.add_argument("-i", "--identifier", help="The identifier (default: bundle ID or name).")
     parser.add_argument("--entitlements", metavar="FILE", help="An XML property list.")
     parser.add_argument(
-        "-o", "--options", default="", help="Comma-separated flags; only runtime is supported."
+        "-o",
+        "--options",
+        default="",
+        help="Comma-separated flags: runtime, library, kill, hard, host, expires, restrict.",
     )
     parser.add_argument(
         "--deep", action="store_true", help="Also re-sign nested code that is already signed."
@@ -86,11 +100,16 @@ def run(arguments, open_signer: OpenSigner) -> int:
 
 
 def options_from(arguments) -> SigningOptions:
-    flags = {flag.strip() for flag in arguments.options.split(",") if flag.strip()}
-    if flags - {"runtime"}:
+    names = {name.strip() for name in arguments.options.split(",") if name.strip()}
+    unknown = names - set(OPTION_FLAGS)
+    if unknown:
         raise ConfigurationError(
-            f"Unsupported --options {','.join(sorted(flags - {'runtime'}))}; only runtime is."
+            f"Unsupported --options {','.join(sorted(unknown))}; "
+            f"these are: {', '.join(OPTION_FLAGS)}."
         )
+    flags = 0
+    for name in names:
+        flags |= OPTION_FLAGS[name]
     entitlements = None
     if arguments.entitlements:
         try:
@@ -102,7 +121,8 @@ def options_from(arguments) -> SigningOptions:
     return SigningOptions(
         identifier=arguments.identifier or "",
         entitlements=entitlements,
-        runtime="runtime" in flags,
+        runtime="runtime" in names,
+        flags=flags & ~CodeDirectoryFlag.RUNTIME,
         force=arguments.force,
         timestamp_url=timestamp_url(arguments.timestamp),
     )

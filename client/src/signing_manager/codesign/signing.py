@@ -74,6 +74,7 @@ class SigningOptions:
     identifier: str
     entitlements: bytes | None = None  # an XML property list, as given
     runtime: bool = False  # --options runtime
+    flags: int = 0  # other CodeDirectory flags asked for (--options kill, library, ...)
     force: bool = False
     timestamp_url: str | None = None
     info_plist: bytes | None = None  # bound in special slot 1 (a bundle's main executable)
@@ -301,7 +302,7 @@ def code_directory(macho, hash_type, offset, options, blobs, signer, entitlement
     if options.resources is not None:
         specials[Slot.RESOURCES] = hash_type.digest(options.resources)
     text = macho.segment("__TEXT")
-    flags = CodeDirectoryFlag(0) if signer else CodeDirectoryFlag.ADHOC
+    flags = CodeDirectoryFlag(options.flags) | (0 if signer else CodeDirectoryFlag.ADHOC)
     if options.runtime:
         flags |= CodeDirectoryFlag.RUNTIME
     main_binary = macho.filetype == FileType.EXECUTE
