@@ -659,3 +659,14 @@ def test_one_bad_path_among_several_fails_alone(codesign):
     for path in (first, last):
         assert [c.problems for c in check_macho(path.read_bytes())] in ([[]], [[], []])
     assert check_bundle(app).valid
+
+
+def test_a_symlink_is_signed_through_and_stays_a_link(codesign):
+    target = codesign.copy("arm64-exe", "tool")
+    link = target.with_name("tool-link")
+    link.symlink_to(target.name)
+
+    assert codesign("-s", "-", link).returncode == 0
+
+    assert link.is_symlink()
+    assert check_macho(target.read_bytes())[0].kind == "adhoc"
