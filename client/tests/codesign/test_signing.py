@@ -429,10 +429,10 @@ def our_adhoc(machos) -> bytes:
 
 
 ALREADY_SIGNED = {
-    "real ad-hoc": (lambda machos: machos.bytes("adhoc"), "adhoc"),
-    "real Developer ID": (lambda machos: machos.bytes("cms"), "signed"),
-    "real universal ad-hoc": (lambda machos: machos.bytes("universal2-adhoc-sha1"), "adhoc"),
-    "our ad-hoc": (our_adhoc, "adhoc"),
+    "real ad-hoc": (lambda machos: machos.bytes("adhoc"), "ad-hoc"),
+    "real Developer ID": (lambda machos: machos.bytes("cms"), "with a certificate"),
+    "real universal ad-hoc": (lambda machos: machos.bytes("universal2-adhoc-sha1"), "ad-hoc"),
+    "our ad-hoc": (our_adhoc, "ad-hoc"),
 }
 
 
@@ -444,7 +444,7 @@ def test_a_signed_file_is_refused_without_force(make, kind, machos):
 
 def test_our_cms_signature_is_refused_without_force(machos, apple_signer):
     signed = sign(machos.bytes("arm64-exe"), apple_signer)
-    with pytest.raises(AlreadySigned, match=r"arm64 code is already signed \(signed\)"):
+    with pytest.raises(AlreadySigned, match=r"arm64 code is already signed \(with a certificate\)"):
         sign(signed, apple_signer)
 
 

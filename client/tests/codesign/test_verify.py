@@ -408,3 +408,9 @@ def test_a_damaged_cms_blob_never_escapes_as_another_error(machos, apple_signer)
         except Exception as error:
             crashed.append((offset - start, type(error).__name__))
     assert crashed == []
+
+
+def test_a_damaged_wrapper_around_the_cms_is_reported(machos, apple_signer):
+    data = signed(machos, "arm64-exe", apple_signer)
+    problems = problems_of(flipped(data, blob_offset(data, Slot.SIGNATURE)))
+    assert "the CMS signature's wrapper is damaged" in problems

@@ -265,8 +265,9 @@ def prepare(data, signer, options: SigningOptions) -> PendingMachO:
 def lay_out_slice(macho: MachO, signer, options: SigningOptions, entitlements) -> PendingSlice:
     kind = existing_signature(macho)
     if kind and kind != "linker-signed" and not options.force:
+        described = "ad-hoc" if kind == "adhoc" else "with a certificate"
         raise AlreadySigned(
-            f"The {macho.architecture} code is already signed ({kind}); use -f to replace it."
+            f"The {macho.architecture} code is already signed ({described}); use -f to replace it."
         )
     offset = round_up(macho.unsigned_end(), 16)
     blobs = special_blobs(macho, signer, options, entitlements)

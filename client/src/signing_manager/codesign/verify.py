@@ -14,6 +14,7 @@ Trust in the certificate chain (Apple's roots) is not judged here: the chain is 
 from __future__ import annotations
 
 import datetime
+import struct
 from dataclasses import dataclass, field
 
 from asn1crypto import cms
@@ -165,6 +166,9 @@ ASN1_ERRORS = (
 
 
 def check_signature(wrapper: bytes | None, result: SliceCheck) -> None:
+    if wrapper and struct.unpack_from(">I", wrapper)[0] != BlobMagic.BLOB_WRAPPER:
+        result.problems.append("the CMS signature's wrapper is damaged")
+        return
     content = wrapper[8:] if wrapper and len(wrapper) > 8 else b""
     if not content:
         if result.kind == "cms":
