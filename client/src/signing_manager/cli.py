@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -37,6 +36,7 @@ from signing_manager import __version__
 from signing_manager.algorithms import Algorithm
 from signing_manager.cms import detached_signature
 from signing_manager.codesign import command as codesign
+from signing_manager.codesign import files
 from signing_manager.config import API_KEY_ENV, Secrets, Settings, config_dir
 from signing_manager.errors import (
     AmbiguousIdentity,
@@ -407,25 +407,10 @@ def pkgutil_command(path: Path) -> int:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write to a temporary file beside ``path``, then rename: never half a file."""
-    folder = path.parent if str(path.parent) else Path(".")
     try:
-        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
+        files.write_atomically(path, data)
     except OSError as error:
         raise ConfigurationError(f"Cannot write {path}: {error.strerror}.") from None
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        os.chmod(temporary, 0o666 & ~current_umask())  # as an ordinary new file would be
-        os.replace(temporary, path)
-    except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
-        raise ConfigurationError(f"Cannot write {path}: {error.strerror}.") from None
-
-
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def log_command(path_only: bool) -> int:

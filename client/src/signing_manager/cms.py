@@ -26,6 +26,12 @@ def asn1_certificate(certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
 
 
+def common_name(certificate: x509.Certificate) -> str:
+    """The subject's common name, or the whole subject when it has none."""
+    names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(names[0].value) if names else certificate.subject.rfc4514_string()
+
+
 def signature_algorithm(algorithm: Algorithm) -> algos.SignedDigestAlgorithm:
     hash_name = algorithm.hash_algorithm.name
     if algorithm.key_type == "EC":

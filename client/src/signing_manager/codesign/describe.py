@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cryptography import x509
-
+from signing_manager.cms import common_name
 from signing_manager.codesign.blobs import Slot
 from signing_manager.codesign.code_directory import CodeDirectory, CodeDirectoryFlag
 from signing_manager.codesign.macho import version_text
@@ -36,11 +35,6 @@ FLAG_NAMES = {
 def flags_text(flags: int) -> str:
     names = [name for flag, name in FLAG_NAMES.items() if flags & flag]
     return f"{flags:#x}({','.join(names) or 'none'})"
-
-
-def common_name(certificate: x509.Certificate) -> str:
-    names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-    return str(names[0].value) if names else certificate.subject.rfc4514_string()
 
 
 def format_text(architectures: list[str], bundle: str | None) -> str:

@@ -41,13 +41,17 @@ def map_file(path: Path):
 
 class Replacement:
     """A temporary file beside ``path`` that replaces it on ``commit`` (keeping the old file's
-    permission bits) or vanishes on ``discard``."""
+    permission bits; a new file gets those of any new file) or vanishes on ``discard``.
+    ``make_folder`` creates a missing folder (a bundle's ``_CodeSignature``) and removes it
+    again on ``discard``."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, make_folder: bool = False):
         self.path = path
         folder = path.parent if str(path.parent) else Path(".")
-        self.new_folder = None if folder.exists() else folder  # _CodeSignature, the first time
-        folder.mkdir(parents=True, exist_ok=True)
+        self.new_folder = None
+        if make_folder and not folder.exists():
+            folder.mkdir(parents=True)
+            self.new_folder = folder
         descriptor, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
         self.temporary = Path(name)
         self.handle = os.fdopen(descriptor, "wb")
@@ -62,7 +66,8 @@ class Replacement:
 
     def commit(self) -> None:
         self.handle.close()
-        os.chmod(self.temporary, self.path.stat().st_mode & 0o7777 if self.path.exists() else 0o644)
+        mode = self.path.stat().st_mode & 0o7777 if self.path.exists() else 0o666 & ~umask()
+        os.chmod(self.temporary, mode)
         os.replace(self.temporary, self.path)
 
     def discard(self) -> None:
@@ -72,12 +77,29 @@ class Replacement:
             self.new_folder.rmdir()
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """One file, written whole or not at all."""
+    output = Replacement(path)
+    try:
+        output.write([data])
+        output.commit()
+    except BaseException:
+        output.discard()
+        raise
+
+
+def umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_all(outputs: list[tuple[Path, bytes | Chunks]]) -> None:
     """Write every output to a temporary file first; rename them all only when all are written."""
     replacements: list[Replacement] = []
     try:
         for path, data in outputs:
-            replacements.append(Replacement(path))
+            replacements.append(Replacement(path, make_folder=True))
             replacements[-1].write([data] if isinstance(data, bytes | bytearray) else data)
         for replacement in replacements:
             replacement.handle.flush()

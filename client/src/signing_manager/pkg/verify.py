@@ -20,7 +20,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from signing_manager.algorithms import Algorithm, verify_digest
-from signing_manager.cms import first_attribute_values, verify_signer_info, verify_timestamp
+from signing_manager.cms import (
+    common_name,
+    first_attribute_values,
+    verify_signer_info,
+    verify_timestamp,
+)
 from signing_manager.pkg.xar import XarArchive, XarError
 
 XMLDSIG = "{http://www.w3.org/2000/09/xmldsig#}"
@@ -143,9 +148,7 @@ def describe(name: str, result: SignatureCheck) -> str:
     if result.certificates:
         lines.append("   Certificate Chain:")
         for number, certificate in enumerate(result.certificates, 1):
-            name_attribute = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-            common_name = name_attribute[0].value if name_attribute else certificate.subject
-            lines.append(f"    {number}. {common_name}")
+            lines.append(f"    {number}. {common_name(certificate)}")
             lines.append(f"       Expires: {certificate.not_valid_after_utc:%Y-%m-%d %H:%M:%S %z}")
             lines.append("       SHA256 Fingerprint:")
             lines += [
