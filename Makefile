@@ -3,7 +3,7 @@
 run:  ## set up, then run the service on https://localhost:8443 (data in ./data)
 	scripts/run-service
 
-test:  ## set up, then run ruff and every test on SQLite and on PostgreSQL
+test:  ## set up, then ruff; every test on SQLite, the database tests on PostgreSQL
 	scripts/test
 
 setup:

@@ -1,47 +1,48 @@
 """Fixtures shared by the service's and the client's tests: a real Signing Service to talk to.
 
-``start_service`` runs ``signing-service run`` as a subprocess on a free loopback port with its
-own data directory, over real TLS, on the suite's database engine: SQLite in the data directory,
-or, when the suite runs on PostgreSQL (``DATABASE_URL`` set), a fresh PostgreSQL database.
+A service is ``signing-service run`` as a subprocess on a free loopback port with its own data
+directory, over real TLS, on the suite's database engine: SQLite in the data directory, or, when
+the suite runs on PostgreSQL, a fresh PostgreSQL database of its own.
+
+- ``module_service``: one service for a whole test module. Each test brings its own API keys
+  and identities and leaves the others' alone, so most end-to-end tests share it.
+- ``start_service`` / ``running_service``: a service of the test's own, for tests that need a
+  fresh one (first start, restart, faults, what a new installation shows).
+
+Using either marks a test ``database`` and ``e2e`` (``signing_service.pytest_plugin``).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from signing_service.test import RunningService, free_port, fresh_postgres_database
-
-__all__ = ["RunningService", "free_port", "fresh_postgres_database"]
+from signing_service import test as support
+from signing_service.pytest_plugin import suite_database_url
+from signing_service.test import RunningService
 
 
 @pytest.fixture
-def service_environment(tmp_path) -> Iterator[dict[str, str]]:
-    """The environment for a service subprocess: this suite's database engine, quiet, small."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SIGNING_")}
-    env.update(SIGNING_SERVICE_WORKERS="1", SIGNING_SERVICE_THREADS="4")
-    database_url = os.environ.get("DATABASE_URL", "")
-    if database_url.startswith("postgres"):
-        with fresh_postgres_database(database_url) as url:
-            env["DATABASE_URL"] = url
-            yield env
-    else:
-        env.pop("DATABASE_URL", None)
+def service_environment() -> Iterator[dict[str, str]]:
+    """The environment for the test's own services: this suite's database engine."""
+    with support.service_environment(suite_database_url()) as env:
         yield env
 
 
 @pytest.fixture
 def start_service(tmp_path, service_environment):
-    """A function that starts a service (by default in a new data directory) and stops it after."""
+    """A function that starts a service and stops it after the test: by default in a new data
+    directory on a free port; or on a given data directory and port, as a restart does."""
     started: list[RunningService] = []
 
-    def start(data_dir: Path | None = None, *extra_args: str) -> RunningService:
-        service = RunningService(data_dir or tmp_path / "data", dict(service_environment))
+    def start(data_dir: Path | None = None, port: int | None = None) -> RunningService:
+        data_dir = data_dir or tmp_path / f"service-{len(started)}"
+        extra = {"port": port, "keep_port": True} if port else {}
+        service = RunningService(data_dir, dict(service_environment), **extra)
         started.append(service)
-        return service.start(*extra_args)
+        return service.start()
 
     yield start
     for service in started:
@@ -51,3 +52,15 @@ def start_service(tmp_path, service_environment):
 @pytest.fixture
 def running_service(start_service) -> RunningService:
     return start_service()
+
+
+@pytest.fixture(scope="module")
+def module_service(tmp_path_factory) -> Iterator[RunningService]:
+    """One service for a whole test module, on a fresh database of the suite's engine."""
+    with support.service_environment(suite_database_url()) as env:
+        service = RunningService(tmp_path_factory.mktemp("module-service") / "data", env)
+        service.start()
+        try:
+            yield service
+        finally:
+            service.stop()

@@ -1,10 +1,10 @@
 """Fixtures for the client's end-to-end tests: the real ``signing-manager`` command against a
 real Signing Service.
 
-The service fixtures of the project's top-level ``conftest.py`` start one service per test; the
-CLI tests share one service per module (``module_service``), since every test brings its own
-API key, and so its own registered client, and leaves the others' state alone. A test that
-restarts or breaks a service starts its own with ``new_service``.
+The services come from the project's top-level ``conftest.py``: the CLI tests share one per
+module (``module_service``), since every test brings its own API key, and so its own registered
+client, and leaves the others' state alone. A test that restarts or breaks a service starts its
+own with ``start_service``.
 
 - ``Cli``: ``signing-manager`` run as a subprocess in an isolated home (``HOME``,
   ``XDG_CONFIG_HOME``, ``XDG_STATE_HOME``), with no keyring backend, so the API key comes from
@@ -48,7 +48,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from signing_manager.pkg.xar import XarArchive
-from signing_service.test import RunningService, fresh_postgres_database
+from signing_service.test import RunningService
 
 SIGNING_MANAGER = str(Path(sys.executable).with_name("signing-manager"))
 CLI_TIMEOUT = 120
@@ -311,36 +311,6 @@ class WebAdmin:
 # --- Services ---------------------------------------------------------------------------------
 
 
-def service_environment_for_suite():
-    """Like the top-level ``service_environment``: this suite's engine, quiet, small."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SIGNING_")}
-    env.update(SIGNING_SERVICE_WORKERS="1", SIGNING_SERVICE_THREADS="4")
-    return env
-
-
-@pytest.fixture(scope="module")
-def module_service(tmp_path_factory):
-    """One service for a whole test module, on a fresh database of the suite's engine."""
-    env = service_environment_for_suite()
-    database_url = os.environ.get("DATABASE_URL", "")
-    folder = tmp_path_factory.mktemp("module-service")
-    if database_url.startswith("postgres"):
-        with fresh_postgres_database(database_url) as url:
-            env["DATABASE_URL"] = url
-            service = RunningService(folder / "data", env).start()
-            try:
-                yield service
-            finally:
-                service.stop()
-    else:
-        env.pop("DATABASE_URL", None)
-        service = RunningService(folder / "data", env).start()
-        try:
-            yield service
-        finally:
-            service.stop()
-
-
 @pytest.fixture(scope="module")
 def module_ops(module_service, tmp_path_factory) -> Ops:
     return Ops(module_service, tmp_path_factory.mktemp("ops"))
@@ -351,26 +321,6 @@ def module_admin(module_service):
     admin = WebAdmin(module_service).sign_in()
     yield admin
     admin.close()
-
-
-@pytest.fixture
-def new_service(tmp_path, service_environment):
-    """A function starting a service of the test's own (by default in a new data directory,
-    on a free port; or on a given data directory and port, as a restart does); all stopped
-    after the test."""
-    started: list[RunningService] = []
-    counter = iter(range(1_000_000))
-
-    def start(data_dir: Path | None = None, port: int | None = None) -> RunningService:
-        data_dir = data_dir or tmp_path / f"service-{next(counter)}"
-        extra = {"port": port} if port else {}
-        service = RunningService(data_dir, dict(service_environment), **extra)
-        started.append(service)
-        return service.start()
-
-    yield start
-    for service in started:
-        service.stop()
 
 
 # --- Flat packages (.pkg) built with bsdtar, and independent checks of their signatures ------

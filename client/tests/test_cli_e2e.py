@@ -33,12 +33,13 @@ from asn1crypto import cms as asn1_cms
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 
+from signing_service.pytest_plugin import suite_database_url
 from signing_service.test import TestIdentity as MadeIdentity
 from signing_service.test import free_port, make_identity
 
 pytestmark = pytest.mark.e2e
 
-ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
+ON_POSTGRES = suite_database_url().startswith("postgres")
 CONTENT = b"The content to sign: not a Mach-O, not a package, just bytes.\n" * 50
 
 
@@ -457,8 +458,8 @@ def test_the_client_token_file_is_readable_by_the_user_alone(world):
 # --- TLS: pinning, replaced certificates, untrusted and unreachable services ------------------
 
 
-def test_u_pins_the_certificate_and_a_replaced_one_is_refused(new_service, new_cli, tmp_path):
-    service = new_service()
+def test_u_pins_the_certificate_and_a_replaced_one_is_refused(start_service, new_cli, tmp_path):
+    service = start_service()
     ops_secret = service.manage("apikey", "create", "pinning")
     assert ops_secret.returncode == 0, ops_secret.stderr
     cli = new_cli(ops_secret.stdout.strip())
@@ -476,7 +477,7 @@ def test_u_pins_the_certificate_and_a_replaced_one_is_refused(new_service, new_c
     port = service.port
     assert service.stop() == 0
     shutil.rmtree(service.data_dir / "tls")
-    restarted = new_service(service.data_dir, port)
+    restarted = start_service(service.data_dir, port)
     second = sha256_of_certificate_file(restarted.cert_path)
     assert second != first
 
@@ -490,8 +491,8 @@ def test_u_pins_the_certificate_and_a_replaced_one_is_refused(new_service, new_c
     assert json.loads(cli.config_file.read_text())["pinned_sha256"] == first
 
 
-def test_s_u_again_trusts_a_replaced_certificate(new_service, new_cli):
-    service = new_service()
+def test_s_u_again_trusts_a_replaced_certificate(start_service, new_cli):
+    service = start_service()
     created = service.manage("apikey", "create", "re-trust")
     assert created.returncode == 0, created.stderr
     cli = new_cli(created.stdout.strip())
@@ -500,7 +501,7 @@ def test_s_u_again_trusts_a_replaced_certificate(new_service, new_cli):
     port = service.port
     assert service.stop() == 0
     shutil.rmtree(service.data_dir / "tls")
-    restarted = new_service(service.data_dir, port)
+    restarted = start_service(service.data_dir, port)
     second = sha256_of_certificate_file(restarted.cert_path)
     assert_refused(cli.run("-r"), second)
 
@@ -700,8 +701,8 @@ def test_a_common_name_shared_by_two_identities_is_ambiguous(world, files):
     assert_openssl_verifies(files / "content.bin.p7s", content, world.ca_file)
 
 
-def test_no_identity_at_all(new_service, new_cli, files):
-    service = new_service()
+def test_no_identity_at_all(start_service, new_cli, files):
+    service = start_service()
     created = service.manage("apikey", "create", "lonely")
     assert created.returncode == 0, created.stderr
     cli = new_cli(created.stdout.strip())

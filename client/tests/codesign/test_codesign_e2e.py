@@ -396,9 +396,9 @@ def test_an_identity_the_key_is_not_authorized_for_is_refused(
 
 
 def test_a_stopped_service_leaves_the_files_untouched(
-    new_service, new_cli, machos, independent, files, tmp_path
+    start_service, new_cli, machos, independent, files, tmp_path
 ):
-    service = new_service()
+    service = start_service()
     made = make_identity(f"Developer ID Application: Stopped {secrets.token_hex(3)} ({TEAM})")
     imported = service.import_identity(made, tmp_path / "ops")
     assert imported.returncode == 0, imported.stderr

@@ -74,10 +74,18 @@ class BaseTestCase(TestCase):
         from signing_service.accounts.models import User
 
         fields.setdefault("must_change_password", False)
-        user = User(username=username, **fields)
-        user.set_password(password)
+        user = User(username=username, password=password_hash(password), **fields)
         user.save()
         return user
+
+
+@functools.cache
+def password_hash(password: str) -> str:
+    """The service's (Argon2) hash of ``password``, made once per process: each hash takes a
+    fifth of a second by design, and every test class makes three users."""
+    from django.contrib.auth.hashers import make_password
+
+    return make_password(password)
 
 
 # --- Clients of the client API ------------------------------------------------------------------
@@ -318,6 +326,8 @@ def make_identity(
 
 SERVICE_COMMAND = str(Path(sys.executable).with_name("signing-service"))
 START_TIMEOUT = 90
+PORT_ATTEMPTS = 3
+PORT_TAKEN = "Connection in use"  # what gunicorn logs when the port is bound already
 
 
 def free_port() -> int:
@@ -337,6 +347,9 @@ class RunningService:
     data_dir: Path
     env: dict[str, str]
     port: int = dataclasses.field(default_factory=free_port)
+    # A restart must come back on its port; otherwise a port another test's service took
+    # between free_port() and our bind (tests run side by side) is given up for a new one.
+    keep_port: bool = False
     process: subprocess.Popen | None = None
     log_path: Path | None = None
 
@@ -353,24 +366,26 @@ class RunningService:
         return ssl.create_default_context(cafile=str(self.cert_path))
 
     def start(self, *extra_args: str) -> RunningService:
+        attempts = 1
+        while True:
+            self.spawn(*extra_args)
+            try:
+                self.wait_until_ready()
+                return self
+            except ServiceError:
+                if self.keep_port or PORT_TAKEN not in self.log() or attempts == PORT_ATTEMPTS:
+                    raise
+            attempts += 1
+            self.port = free_port()
+
+    def spawn(self, *extra_args: str) -> None:
         self.log_path = self.data_dir.with_name(self.data_dir.name + f"-{self.port}.log")
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [
-                SERVICE_COMMAND,
-                "run",
-                "--data-dir",
-                str(self.data_dir),
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                *extra_args,
-            ],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self.wait_until_ready()
-        return self
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [SERVICE_COMMAND, "run", "--data-dir", str(self.data_dir),
+                 "--bind", f"127.0.0.1:{self.port}", *extra_args],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
 
     def wait_until_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -426,6 +441,24 @@ class RunningService:
             path.write_bytes(content)
             path.chmod(0o600)
         return self.manage("identity", "import", str(p12), "--password-file", str(password))
+
+
+@contextlib.contextmanager
+def service_environment(database_server: str) -> Iterator[dict[str, str]]:
+    """The environment for a service subprocess: quiet and small, on a fresh database of the
+    given PostgreSQL server, or on SQLite in its data directory when ``database_server`` is
+    empty. Nothing of the caller's ``SIGNING_*`` settings or ``DATABASE_URL`` leaks in."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("SIGNING_") and key != "DATABASE_URL"
+    }
+    env.update(SIGNING_SERVICE_WORKERS="1", SIGNING_SERVICE_THREADS="4")
+    if database_server.startswith("postgres"):
+        with fresh_postgres_database(database_server) as url:
+            yield {**env, "DATABASE_URL": url}
+    else:
+        yield env
 
 
 @contextlib.contextmanager

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import os
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -26,9 +25,10 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from signing_manager.algorithms import Algorithm, verify_digest
+from signing_service.pytest_plugin import suite_database_url
 from signing_service.test import make_identity
 
-ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
+ON_POSTGRES = suite_database_url().startswith("postgres")
 AUDIT_TABLE = "audit_auditevent"
 REFUSAL_LOGGED = "Writing audit records failed; the request is refused."
 
