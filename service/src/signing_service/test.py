@@ -394,6 +394,10 @@ class RunningService:
                 raise ServiceError(
                     f"signing-service exited with {self.process.returncode}:\n{self.log()}"
                 )
+            if PORT_TAKEN in self.log():  # gunicorn would try for 5 s more, then give up
+                self.process.kill()
+                self.process.wait()
+                raise ServiceError(f"port {self.port} is taken:\n{self.log()}")
             if self.cert_path.exists():
                 with contextlib.suppress(OSError):
                     urllib.request.urlopen(  # noqa: S310 - https to our own loopback service
