@@ -419,13 +419,17 @@ def fetch(real: RealMachO, cache_dir: Path) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
     wheel = cache_dir / real.wheel
     if _file_sha256(wheel) != real.wheel_sha256:
-        _download_wheel(real, cache_dir)
-        if not wheel.is_file():
-            found = sorted(p.name for p in cache_dir.glob("*.whl"))
-            raise AssertionError(
-                f"pip did not download {real.wheel} for {real.name!r}; wheels in "
-                f"{cache_dir}: {found}"
-            )
+        # Into a folder of its own, then renamed into place: a test running beside this one
+        # may be fetching the same wheel, and must never read it half-written.
+        with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".download-") as staging:
+            _download_wheel(real, Path(staging))
+            downloaded = Path(staging) / real.wheel
+            if not downloaded.is_file():
+                found = sorted(p.name for p in Path(staging).glob("*.whl"))
+                raise AssertionError(
+                    f"pip did not download {real.wheel} for {real.name!r}; it downloaded {found}"
+                )
+            os.replace(downloaded, wheel)
     wheel_sha256 = _file_sha256(wheel)
     if wheel_sha256 != real.wheel_sha256:
         raise AssertionError(
