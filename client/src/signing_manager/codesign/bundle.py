@@ -53,6 +53,10 @@ class BundleError(SigningManagerError):
     pass
 
 
+# The longest file name the file systems codesign runs on allow (NAME_MAX), in bytes.
+NAME_MAX = 255
+
+
 @dataclass(frozen=True)
 class Bundle:
     root: Path
@@ -77,6 +81,42 @@ class Bundle:
         return self.content / SEAL
 
 
+def check_executable_name(info: dict, info_plist: Path) -> None:
+    """CFBundleExecutable is a file name in the bundle, never a path (``../../x``)."""
+    name = info.get("CFBundleExecutable")
+    if not name:
+        return
+    if (
+        not isinstance(name, str)
+        or name in {".", ".."}
+        or "/" in name
+        or "\0" in name
+        or len(name.encode("utf-8", "surrogateescape")) > NAME_MAX
+    ):
+        shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
+        raise BundleError(
+            f"{info_plist} names an executable that is not a file name in the bundle: {shown}."
+        )
+
+
+def confine(bundle: Bundle) -> Bundle:
+    """Refuse a bundle any of whose own paths leads out of it, through a symbolic link (a
+    ``MacOS`` folder, ``Versions/Current``, ``_CodeSignature``): signing writes where they
+    lead. Links among the bundle's resources are sealed as links and never followed."""
+    root = bundle.root.resolve()
+    named = {
+        "content folder": bundle.content,
+        "Info.plist": bundle.info_plist,
+        "signature folder": bundle.seal.parent,
+        "seal": bundle.seal,
+        "executable": bundle.executable,
+    }
+    for what, path in named.items():
+        if path is not None and not path.resolve().is_relative_to(root):
+            raise BundleError(f"The bundle's {what} {path} leads outside the bundle {root}.")
+    return bundle
+
+
 def open_bundle(path: Path) -> Bundle | None:
     """The bundle at ``path``, or None when the folder is not one (a bundle's name has an
     extension: .app, .framework, .bundle, .appex, .xpc, ...)."""
@@ -95,8 +135,9 @@ def open_bundle(path: Path) -> Bundle | None:
                 raise BundleError(str(error)) from None
             if not isinstance(document, dict):
                 raise BundleError(f"{info} is not a dictionary.")
-            return Bundle(path, content.resolve() if content.is_symlink() else content, info,
-                          document)  # fmt: skip
+            check_executable_name(document, info)
+            return confine(Bundle(path, content.resolve() if content.is_symlink() else content,
+                                  info, document))  # fmt: skip
     return None
 
 

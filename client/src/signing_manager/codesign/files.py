@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -26,8 +27,12 @@ class FileError(SigningManagerError):
 def map_file(path: Path):
     """The file's bytes as a read-only buffer (a memory map; empty files as ``b""``)."""
     try:
-        with path.open("rb") as handle:
-            if os.fstat(handle.fileno()).st_size == 0:
+        # Not blocking: opening a FIFO would otherwise wait for a writer forever.
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as handle:
+            status = os.fstat(handle.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise FileError(f"{path} is not a regular file.")
+            if status.st_size == 0:
                 return b""
             if hasattr(mmap, "MAP_POPULATE"):  # fault the pages in at once, not one by one
                 flags = mmap.MAP_PRIVATE | mmap.MAP_POPULATE

@@ -16,6 +16,7 @@ import hashlib
 import os
 import plistlib
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,14 +147,26 @@ def scan(content: Path, rules2: dict, skip: set[str], is_bundle) -> list[Resourc
             rule = matching_rule(rules, relative)
             if relative in skip or EXCLUDED.match(relative) or rule is None or rule.omit:
                 continue
-            if path.is_symlink():
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
                 kind = "symlink"
+            elif not stat.S_ISREG(mode):  # reading a FIFO would wait for a writer forever
+                raise ResourcesError(
+                    f"{relative} is {special_file_kind(mode)}: a bundle can hold only files, "
+                    "folders and symbolic links."
+                )
             elif rule.nested and is_macho(path):
                 kind = "nested"
             else:
                 kind = "file"
             found.append(Resource(relative, path, kind, rule.optional))
     return sorted(found, key=lambda resource: resource.relative)
+
+
+def special_file_kind(mode: int) -> str:
+    kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a device",
+             stat.S_ISBLK: "a device"}  # fmt: skip
+    return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
 
 
 def file_hashes(path: Path) -> tuple[bytes, bytes]:
