@@ -80,6 +80,14 @@ def assert_refused(result, expected: str) -> None:
     assert expected in lines[0], result.stderr
 
 
+def assert_reported(result, expected: str) -> None:
+    """``-v`` found problems (exit 1), one per line, among them ``expected``; no traceback."""
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert "unexpected error" not in result.stderr
+    assert any(expected in line for line in result.stderr.splitlines()), result.stderr
+
+
 @pytest.fixture
 def workspace(new_cli, machos, tmp_path) -> Workspace:
     return Workspace(new_cli(), machos, tmp_path / "work")
@@ -214,3 +222,54 @@ def test_a_fifo_given_as_the_file_to_sign_is_refused_at_once(workspace):
 
     for args in (("-s", "-"), ("-v",), ("-d", "-vvv")):
         assert_refused(workspace.codesign(*args, "pipe"), "pipe is not a regular file")
+
+
+# --- The seal's rules are hostile input too ----------------------------------------------------
+
+
+def signed_with_rules(workspace: Workspace, **rules2) -> Path:
+    """``X.app`` signed, then its seal's ``rules2`` given ``rules2`` as well (a seal edited by
+    an attacker; the signature no longer matches it, and ``-v`` must say so in one line)."""
+    workspace.lay_out()
+    assert workspace.codesign(*SIGN, "X.app").returncode == 0
+    seal_path = workspace.contents / "_CodeSignature" / "CodeResources"
+    seal = plistlib.loads(seal_path.read_bytes())
+    seal["rules2"].update(rules2)
+    seal_path.write_bytes(plistlib.dumps(seal))
+    return workspace.app
+
+
+def test_a_rule_that_would_backtrack_for_ever_is_matched_in_linear_time(workspace):
+    # With a backtracking engine each extra "a" doubles the work: 40 of them take days.
+    signed_with_rules(workspace, **{"(a+)+b": {"weight": 5000.0}})
+    (workspace.contents / "Resources" / ("a" * 40)).write_text("x\n")
+
+    result = workspace.codesign("-v", "X.app")
+
+    assert_reported(result, "file added: Resources/" + "a" * 40)
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ({"^Resources/": {"weight": "abc"}}, "A resource rule (^Resources/) has a weight that"),
+        ({r"^(a)\1$": True}, r"A resource rule (^(a)\1$) is not valid: invalid escape"),
+    ],
+    ids=["weight-no-number", "back-reference"],
+)
+def test_a_damaged_rule_is_reported_not_raised(workspace, rule, expected):
+    signed_with_rules(workspace, **rule)
+
+    assert_reported(workspace.codesign("-v", "X.app"), expected)
+
+
+def test_an_info_plist_in_an_unknown_encoding_is_refused_in_one_line(workspace):
+    workspace.lay_out()
+    (workspace.contents / "Info.plist").write_bytes(
+        b'<?xml version="1.0" encoding="UTFm8"?><plist version="1.0"><dict/></plist>'
+    )
+    before = everything(workspace.folder)
+
+    for args in (SIGN, ("-v",)):
+        assert_refused(workspace.codesign(*args, "X.app"), "unknown encoding: UTFm8")
+    assert everything(workspace.folder) == before

@@ -22,6 +22,7 @@ PLIST_ERRORS = (
     KeyError,
     IndexError,
     RecursionError,
+    LookupError,  # an XML declaration naming an encoding that does not exist
 )
 
 

@@ -20,6 +20,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+import re2
+
 from signing_manager.codesign.plist import PLIST_ERRORS
 from signing_manager.errors import SigningManagerError
 
@@ -60,13 +62,17 @@ SHALLOW_RULES2 = {
 EXCLUDED = re.compile(r"^(_CodeSignature(/|$)|CodeResources$|_MASReceipt(/|$))")
 
 
+RE2_OPTIONS = re2.Options()
+RE2_OPTIONS.log_errors = False  # the error is reported to the user in one sentence instead
+
+
 class ResourcesError(SigningManagerError):
     pass
 
 
 @dataclass(frozen=True)
 class Rule:
-    pattern: re.Pattern
+    pattern: re2._Regexp
     omit: bool = False
     optional: bool = False
     nested: bool = False
@@ -77,20 +83,33 @@ def compile_rules(rules: dict) -> list[Rule]:
     compiled = []
     for pattern, value in rules.items():
         options = value if isinstance(value, dict) else {}
-        try:
-            expression = re.compile(pattern)
-        except re.error as error:
-            raise ResourcesError(f"A resource rule ({pattern}) is not valid: {error}.") from None
+        weight = options.get("weight", 1.0)
+        if not isinstance(weight, int | float) or isinstance(weight, bool):
+            raise ResourcesError(f"A resource rule ({pattern}) has a weight that is no number.")
         compiled.append(
             Rule(
-                expression,
+                compile_pattern(pattern),
                 bool(options.get("omit")),
                 bool(options.get("optional")),
                 bool(options.get("nested")),
-                float(options.get("weight", 1.0)),
+                float(weight),
             )
         )
     return compiled
+
+
+def compile_pattern(pattern: str):
+    """A rule's regular expression, compiled by RE2: rules come from the seal being checked, so
+    they are hostile input, and RE2 matches in linear time where a backtracking engine takes
+    exponential time on ``(a+)+b``. RE2 refuses what POSIX extended expressions (Apple's
+    rules) cannot say either, such as back-references."""
+    try:
+        return re2.compile(pattern, RE2_OPTIONS)
+    except re2.error as error:
+        reason = error.args[0].decode(errors="replace") if error.args else "invalid"
+        raise ResourcesError(f"A resource rule ({pattern}) is not valid: {reason}.") from None
+    except TypeError:
+        raise ResourcesError("A resource rule is not a string.") from None
 
 
 def matching_rule(rules: list[Rule], relative: str) -> Rule | None:
