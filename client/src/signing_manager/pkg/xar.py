@@ -35,6 +35,19 @@ class XarError(SigningManagerError):
     """The file is not a XAR archive, or a damaged one."""
 
 
+def inflate_toc(compressed: bytes, length: int) -> bytes:
+    """The TOC's XML, inflated no further than its recorded ``length`` (at most ``MAX_TOC``):
+    a few megabytes of zlib can hold gigabytes of XML."""
+    inflater = zlib.decompressobj()
+    try:
+        xml = inflater.decompress(compressed, length + 1)
+    except zlib.error:
+        raise XarError("The XAR table of contents is damaged (not zlib data).") from None
+    if len(xml) != length or not inflater.eof:
+        raise XarError("The XAR table of contents does not have its recorded length.")
+    return xml
+
+
 class ChecksumAlgorithm(IntEnum):
     NONE = 0
     SHA1 = 1
@@ -114,15 +127,11 @@ class XarArchive:
         if end > len(data):
             raise XarError("The package is truncated: its table of contents is cut short.")
         compressed = data[start:end]
-        try:
-            xml = zlib.decompress(compressed)
-        except zlib.error:
-            raise XarError("The XAR table of contents is damaged (not zlib data).") from None
-        if len(xml) != header.toc_uncompressed:
-            raise XarError("The XAR table of contents does not have its recorded length.")
+        xml = inflate_toc(compressed, header.toc_uncompressed)
         try:
             root = ElementTree.fromstring(xml)  # noqa: S314 - no DTDs or entities in a TOC
-        except ElementTree.ParseError as error:
+        except (ElementTree.ParseError, LookupError, ValueError) as error:
+            # LookupError: an encoding that does not exist; ValueError: UTF-16 or UTF-32.
             raise XarError(f"The XAR table of contents is not valid XML: {error}.") from None
         toc = root.find("toc")
         if root.tag != "xar" or toc is None:
