@@ -10,6 +10,7 @@ Every failure is a ``P12Error`` whose message tells the user what to do.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from asn1crypto import pkcs12 as asn1_pkcs12
@@ -20,6 +21,10 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from signing_manager.algorithms import AlgorithmError, key_type_of
 
 MAX_SIZE = 10 * 1024 * 1024
+# Key derivations a file may ask for (MAC, key, certificates): OpenSSL and Keychain Access
+# write 2,048, other tools up to a few hundred thousand. The count is the file's to choose, and
+# 2**31 - 1 keeps a worker busy for minutes before the password is even checked.
+MAX_ITERATIONS = 1_000_000
 
 
 class P12Error(ValueError):
@@ -71,6 +76,51 @@ def check_structure(data: bytes) -> None:
         if data[0] == 0x30 and "Insufficient data" in str(error):
             raise P12Error("The file is truncated or corrupt: it ends too early.") from None
         raise P12Error("This is not a .p12 (PKCS#12) file, or it is corrupt.") from None
+    check_work_factor(pfx)
+
+
+def check_work_factor(pfx: asn1_pkcs12.Pfx) -> None:
+    """Refuse iteration counts above ``MAX_ITERATIONS`` before any key is derived."""
+    try:
+        counts = list(iteration_counts(pfx))
+    except P12Error:
+        raise
+    except (ValueError, KeyError, TypeError):
+        raise P12Error("This is not a .p12 (PKCS#12) file, or it is corrupt.") from None
+    for what, count in counts:
+        if count > MAX_ITERATIONS:
+            raise P12Error(
+                f"The file asks for {count:,} iterations to derive its {what} key; more than "
+                f"{MAX_ITERATIONS:,} is refused (real exports use far fewer)."
+            )
+
+
+def iteration_counts(pfx: asn1_pkcs12.Pfx) -> Iterator[tuple[str, int]]:
+    """What each key derivation the file asks for would cost: its MAC's, its encrypted
+    certificates', its private key's (those readable without the password)."""
+    if pfx["mac_data"].native is not None:
+        yield "MAC", pfx["mac_data"]["iterations"].native
+    for content in pfx.authenticated_safe:
+        kind = content["content_type"].native
+        if kind == "encrypted_data":
+            encrypted = content["content"]["encrypted_content_info"]
+            algorithm = encrypted["content_encryption_algorithm"]
+            yield "certificates'", kdf_iterations(algorithm, "certificates'")
+        elif kind == "data":
+            for bag in asn1_pkcs12.SafeContents.load(content["content"].native):
+                if bag["bag_id"].native == "pkcs8_shrouded_key_bag":
+                    algorithm = bag["bag_value"]["encryption_algorithm"]
+                    yield "private", kdf_iterations(algorithm, "private key's")
+
+
+def kdf_iterations(algorithm, whose: str) -> int:
+    try:
+        return algorithm.kdf_iterations
+    except ValueError:
+        raise P12Error(
+            f"The {whose} encryption ({algorithm['algorithm'].dotted}) is not supported; export "
+            "the identity again with AES-256 or 3DES."
+        ) from None
 
 
 def parse_p12(data: bytes, password: str, now: datetime.datetime | None = None) -> ParsedIdentity:
