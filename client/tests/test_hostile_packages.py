@@ -5,12 +5,14 @@ it in one sentence, without a traceback, and without inflating more than the hea
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import tracemalloc
 import zlib
 
 import pytest
 
+from signing_manager.pkg import verify
 from signing_manager.pkg.xar import XarArchive, XarError
 
 HEADER = struct.Struct(">4sHHQQI")  # magic, header size, version, TOC lengths, checksum kind
@@ -83,3 +85,70 @@ def test_a_toc_in_an_encoding_xml_cannot_read_is_refused_in_one_line(
     assert len(lines) == 1, result.stderr
     assert "The XAR table of contents is not valid XML" in lines[0]
     assert reason in lines[0]
+
+
+# --- File data: bounded work over the heap ----------------------------------------------------
+
+
+def package(payload: bytes, spans: list[tuple[int, int]], checksums: list[str]) -> bytes:
+    """A XAR with a SHA-1 TOC checksum and one file entry per span (offsets into
+    ``payload``), each with the archived-checksum given."""
+    files = "".join(
+        f"<file id='{number}'><name>f{number}</name><type>file</type><data>"
+        f"<offset>{20 + offset}</offset><length>{size}</length><size>{size}</size>"
+        f"<encoding style='application/octet-stream'/>"
+        f"<archived-checksum style='sha1'>{checksum}</archived-checksum>"
+        f"<extracted-checksum style='sha1'>{checksum}</extracted-checksum></data></file>"
+        for number, ((offset, size), checksum) in enumerate(zip(spans, checksums, strict=True))
+    )
+    toc = (
+        '<?xml version="1.0" encoding="UTF-8"?><xar><toc>'
+        "<checksum style='sha1'><offset>0</offset><size>20</size></checksum>"
+        f"{files}</toc></xar>"
+    ).encode()
+    compressed = zlib.compress(toc)
+    header = HEADER.pack(b"xar!", HEADER.size, 1, len(compressed), len(toc), 1)
+    return header + compressed + hashlib.sha1(compressed).digest() + payload
+
+
+@pytest.fixture
+def hashed_bytes(monkeypatch) -> list[int]:
+    """The number of bytes the package checker hashes, call by call."""
+    counts: list[int] = []
+    real_new = hashlib.new
+
+    def counting_new(name, data=b"", **options):
+        counts.append(len(data))
+        return real_new(name, data, **options)
+
+    monkeypatch.setattr(verify.hashlib, "new", counting_new)
+    return counts
+
+
+def test_many_entries_over_one_range_are_hashed_once(hashed_bytes):
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    checksum = hashlib.sha1(payload).hexdigest()
+    data = package(payload, [(0, len(payload))] * 2000, [checksum] * 2000)
+
+    result = verify.check_package(data)
+
+    assert result.problems == []
+    assert sum(hashed_bytes) <= len(data)  # not 2,000 MiB
+
+
+def test_entries_sharing_a_range_must_agree_on_its_checksum():
+    payload = b"shared data\n"
+    checksums = [hashlib.sha1(payload).hexdigest(), hashlib.sha1(b"other").hexdigest()]
+
+    result = verify.check_package(package(payload, [(0, len(payload))] * 2, checksums))
+
+    assert result.problems == ["A file's data does not match its checksum: it was altered."]
+
+
+def test_ranges_that_overlap_are_refused():
+    payload = b"0123456789" * 10
+    spans = [(0, 60), (50, 50)]
+    checksums = [hashlib.sha1(payload[o : o + s]).hexdigest() for o, s in spans]
+
+    with pytest.raises(XarError, match="overlap in the package's heap"):
+        verify.check_package(package(payload, spans, checksums))

@@ -142,9 +142,10 @@ class XarArchive:
     def toc_element(self) -> ElementTree.Element:
         return self.toc.find("toc")
 
-    def heap_range(self, element: ElementTree.Element) -> bytes:
-        """The heap bytes an element's <offset> and <length> (file data: the archived length;
-        its <size> is the extracted size) or <size> (checksum, signatures) name, checked."""
+    def heap_span(self, element: ElementTree.Element) -> tuple[int, int]:
+        """The offset and size in the heap an element's <offset> and <length> (file data: the
+        archived length; its <size> is the extracted size) or <size> (checksum, signatures)
+        name, checked."""
         try:
             offset = int(element.findtext("offset", "-1"))
             size = int(element.findtext("length") or element.findtext("size") or "-1")
@@ -154,6 +155,10 @@ class XarArchive:
             ) from None
         if offset < 0 or size < 0 or offset + size > len(self.heap):
             raise XarError("The package is truncated: a range in its heap lies past the end.")
+        return offset, size
+
+    def heap_range(self, element: ElementTree.Element) -> bytes:
+        offset, size = self.heap_span(element)
         return self.heap[offset : offset + size]
 
     def checksum(self) -> tuple[ChecksumAlgorithm, bytes]:
