@@ -5,15 +5,22 @@ it in one sentence, without a traceback, and without inflating more than the hea
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import struct
 import tracemalloc
 import zlib
+from dataclasses import replace
 
 import pytest
+from asn1crypto.cms import ContentInfo
+from cryptography.hazmat.primitives.serialization import Encoding
 
+from signing_manager.local_key import LocalSigner
 from signing_manager.pkg import verify
-from signing_manager.pkg.xar import XarArchive, XarError
+from signing_manager.pkg.signing import sign_package
+from signing_manager.pkg.xar import XarArchive, XarError, toc_bytes
+from signing_service.test import make_identity
 
 HEADER = struct.Struct(">4sHHQQI")  # magic, header size, version, TOC lengths, checksum kind
 TOC = b'<?xml version="1.0" encoding="UTF-8"?><xar><toc></toc></xar>'
@@ -152,3 +159,59 @@ def test_ranges_that_overlap_are_refused():
 
     with pytest.raises(XarError, match="overlap in the package's heap"):
         verify.check_package(package(payload, spans, checksums))
+
+
+# --- Signatures whose parts are not what they claim --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def signed() -> bytes:
+    """A package bsdtar could have made, signed by an RSA identity."""
+    identity = make_identity("Developer ID Installer: Hostile (ABCDE12345)", installer=True)
+    signer = LocalSigner(identity.certificate, identity.private_key, [identity.ca_certificate])
+    payload = b"payload\n"
+    unsigned = package(payload, [(0, len(payload))], [hashlib.sha1(payload).hexdigest()])
+    return sign_package(unsigned, signer)
+
+
+def with_edited_toc(data: bytes, edit) -> bytes:
+    """``data`` with ``edit`` applied to its TOC and the TOC checksum made to match again, as
+    anyone can (the signatures over the old checksum then no longer verify)."""
+    archive = XarArchive.parse(data)
+    edit(archive.toc_element)
+    xml = toc_bytes(archive.toc)
+    compressed = zlib.compress(xml)
+    offset, size = archive.heap_span(archive.toc_element.find("checksum"))
+    heap = bytearray(archive.heap)
+    heap[offset : offset + size] = hashlib.sha1(compressed).digest()
+    header = replace(archive.header, toc_compressed=len(compressed), toc_uncompressed=len(xml))
+    return header.serialize() + compressed + bytes(heap)
+
+
+def test_an_ec_certificate_in_the_rsa_signature_is_a_problem_not_a_traceback(signed):
+    ec_certificate = make_identity(key_kind="ec256").certificate.public_bytes(Encoding.DER)
+
+    def put_ec_certificate(toc) -> None:
+        node = next(n for n in toc.find("signature").iter() if n.tag.endswith("X509Certificate"))
+        node.text = base64.b64encode(ec_certificate).decode()
+
+    result = verify.check_package(with_edited_toc(signed, put_ec_certificate))
+
+    assert "The RSA signature's certificate holds no RSA key." in result.problems
+
+
+def test_a_damaged_certificate_in_the_cms_is_a_problem_not_a_traceback(signed):
+    archive = XarArchive.parse(signed)
+    offset, size = archive.heap_span(archive.toc_element.find("x-signature"))
+    heap_start = len(signed) - len(archive.heap)
+    blob = signed[heap_start + offset : heap_start + offset + size]
+    leaf = ContentInfo.load(blob, strict=False)["content"]["certificates"][0].chosen.dump()
+    # The serial number's INTEGER tag, after the certificate's, the TBS's and the version's
+    # headers: another tag there makes the certificate unreadable when it is looked at.
+    position = heap_start + offset + blob.index(leaf) + 4 + 4 + 5
+    assert signed[position] == 0x02
+    damaged = signed[:position] + b"\x04" + signed[position + 1 :]
+
+    result = verify.check_package(damaged)
+
+    assert "The CMS signature carries a damaged certificate." in result.problems

@@ -16,7 +16,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from signing_manager.algorithms import Algorithm, verify_digest
+from signing_manager.algorithms import Algorithm, AlgorithmError, verify_digest
 from signing_manager.timestamp import request_timestamp
 
 DIGEST_NAMES = {"sha1": "sha1", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
@@ -166,7 +166,10 @@ def verify_signer_info(signed_data, signer_info, content: bytes):
     digest = attributes.get("message_digest")
     if digest is None or digest.native != hashlib.new(digest_name, content).digest():
         return "is over other content", None
-    signer = find_signer(signed_data, signer_info)
+    try:
+        signer = find_signer(signed_data, signer_info)
+    except (ValueError, KeyError, TypeError):  # asn1crypto parses certificates when read
+        return "carries a damaged certificate", None
     if signer is None:
         return "does not carry its signer's certificate", None
     scheme = "ecdsa" if signature_name == "ecdsa" else "rsa-pkcs1v15"
@@ -177,7 +180,12 @@ def verify_signer_info(signed_data, signer_info, content: bytes):
     # Signed is the DER of the attributes as a SET OF, not with the [0] tag they carry here.
     signed_attributes_der = b"\x31" + signer_info["signed_attrs"].dump()[1:]
     signed = hashlib.new(digest_name, signed_attributes_der).digest()
-    if not verify_digest(signer.public_key(), algorithm, signed, signer_info["signature"].native):
+    signature = signer_info["signature"].native
+    try:
+        valid = verify_digest(signer.public_key(), algorithm, signed, signature)
+    except AlgorithmError:  # the certificate's key is not of the signature's kind
+        valid = False
+    if not valid:
         return "does not verify with its certificate", signer
     return None, signer
 

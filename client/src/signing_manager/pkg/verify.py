@@ -19,7 +19,7 @@ from asn1crypto import cms
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from signing_manager.algorithms import Algorithm, verify_digest
+from signing_manager.algorithms import Algorithm, AlgorithmError, verify_digest
 from signing_manager.cms import (
     common_name,
     first_attribute_values,
@@ -111,7 +111,12 @@ def check_rsa(archive: XarArchive, element, checksum: bytes, result: SignatureCh
         return
     signature = archive.heap_range(element)
     leaf = result.certificates[0].public_key()
-    if not verify_digest(leaf, Algorithm.RSA_PKCS1V15_SHA1, checksum, signature):
+    try:
+        valid = verify_digest(leaf, Algorithm.RSA_PKCS1V15_SHA1, checksum, signature)
+    except AlgorithmError:
+        result.problems.append("The RSA signature's certificate holds no RSA key.")
+        return
+    if not valid:
         result.problems.append("The RSA signature does not verify with its certificate.")
 
 
