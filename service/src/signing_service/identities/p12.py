@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 from asn1crypto import pkcs12 as asn1_pkcs12
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
 
 from signing_manager.algorithms import AlgorithmError, key_type_of
 
@@ -134,12 +136,11 @@ def parse_p12(data: bytes, password: str, now: datetime.datetime | None = None) 
     certificate = loaded.cert.certificate
     check_key_matches(certificate, loaded.key)
     check_validity(certificate, now or datetime.datetime.now(datetime.UTC))
-    chain = [extra.certificate for extra in loaded.additional_certs]
-    return ParsedIdentity(
-        certificate=certificate,
-        private_key=loaded.key,
-        chain=[cert for cert in chain if cert != certificate],
-    )
+    chain = [
+        extra.certificate for extra in loaded.additional_certs if extra.certificate != certificate
+    ]
+    check_chain(certificate, chain)
+    return ParsedIdentity(certificate=certificate, private_key=loaded.key, chain=chain)
 
 
 def check_contents(loaded: pkcs12.PKCS12KeyAndCertificates) -> None:
@@ -173,6 +174,40 @@ def check_key_matches(certificate: x509.Certificate, private_key) -> None:
 
     if spki(private_key.public_key()) != spki(certificate.public_key()):
         raise P12Error("The private key in the file does not belong to its certificate.")
+
+
+def check_chain(certificate: x509.Certificate, chain: list[x509.Certificate]) -> None:
+    """Every link the file supplies holds: a certificate whose issuer the file also holds
+    carries that issuer's valid signature (an altered leaf, or a stand-in CA, is refused)."""
+    by_subject: dict[x509.Name, list[x509.Certificate]] = {}
+    for candidate in chain:
+        by_subject.setdefault(candidate.subject, []).append(candidate)
+    for subject in [certificate, *chain]:
+        issuers = by_subject.get(subject.issuer, [])
+        if subject.issuer == subject.subject or not issuers:
+            continue  # a root, or an issuer the file does not hold: no link to check here
+        if not any(directly_issued(subject, issuer) for issuer in issuers):
+            raise P12Error(
+                f"The certificate {describe(subject)} is not signed by {describe(issuers[0])}, "
+                "which the file holds as its issuer: the chain is broken or was altered."
+            )
+
+
+def directly_issued(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """False only for a signature that does not verify: a link in an algorithm cryptography
+    cannot check is not held against the file (names already match)."""
+    try:
+        certificate.verify_directly_issued_by(issuer)
+    except InvalidSignature:
+        return False
+    except (ValueError, TypeError):
+        return True
+    return True
+
+
+def describe(certificate: x509.Certificate) -> str:
+    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return f"'{names[0].value}'" if names else f"'{certificate.subject.rfc4514_string()}'"
 
 
 def check_validity(certificate: x509.Certificate, now: datetime.datetime) -> None:
