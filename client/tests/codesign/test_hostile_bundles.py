@@ -273,3 +273,14 @@ def test_an_info_plist_in_an_unknown_encoding_is_refused_in_one_line(workspace):
     for args in (SIGN, ("-v",)):
         assert_refused(workspace.codesign(*args, "X.app"), "unknown encoding: UTFm8")
     assert everything(workspace.folder) == before
+
+
+def test_a_mach_o_hiding_a_load_command_is_refused_in_one_line_and_left_alone(workspace):
+    path = workspace.machos.copy("arm64-exe", workspace.folder, "tool")
+    data = bytearray(path.read_bytes())
+    data[16:20] = (int.from_bytes(data[16:20], "little") - 1).to_bytes(4, "little")  # ncmds
+    path.write_bytes(bytes(data))
+
+    for args in (SIGN, ("-v",)):
+        assert_refused(workspace.codesign(*args, "tool"), "do not fill their recorded size")
+    assert path.read_bytes() == bytes(data)

@@ -23,6 +23,7 @@ from signing_manager.codesign.macho import (
 )
 from signing_manager.codesign.signing import SigningOptions, sign_macho
 from signing_manager.codesign.universal import is_universal, parse_universal
+from signing_manager.codesign.verify import check_macho
 
 THIN = [
     "arm64-exe",
@@ -401,11 +402,21 @@ def no_linkedit(machos) -> bytes:
     return patched(data, segment_command(MachO.parse(data), "__LINKEDIT") + 8, "16s", b"__LINKEDIX")
 
 
-def no_room_after_commands(machos) -> bytes:
-    """x86_64-exe with sizeofcmds grown so that 12 bytes are left before the first section."""
-    data = machos.bytes("x86_64-exe")
+LC_SOURCE_VERSION = 0x2A
+
+
+def with_filler_command(data: bytes, left: int) -> bytes:
+    """``data`` with one more load command after the others (an LC_SOURCE_VERSION sized to
+    fit), so that ``left`` bytes stay free before the first section."""
     macho = MachO.parse(data)
-    return patched(data, 20, "<I", macho.sizeofcmds + macho.free_after_commands - 12)
+    size = macho.free_after_commands - left
+    data = patched(data, macho.header_size + macho.sizeofcmds, "<II", LC_SOURCE_VERSION, size)
+    return patched(data, 16, "<II", macho.ncmds + 1, macho.sizeofcmds + size)
+
+
+def no_room_after_commands(machos) -> bytes:
+    """x86_64-exe with a load command that leaves 12 bytes before the first section."""
+    return with_filler_command(machos.bytes("x86_64-exe"), 12)
 
 
 def signature_not_at_the_end(machos) -> bytes:
@@ -440,6 +451,19 @@ def test_it_refuses_to_place_a_signature_in_a_file_laid_out_wrongly(make, messag
         sign_macho(data, None, SigningOptions(identifier="x", force=True))
 
 
+def test_a_load_command_hidden_by_a_lowered_ncmds_is_refused_before_signing(machos):
+    # From the fuzzing campaign: this signed, then our own -v refused the result, since the
+    # hidden linker signature came back into view behind the new one.
+    data = machos.bytes("arm64-exe")
+    data = patched(data, 16, "<I", MachO.parse(data).ncmds - 1)
+
+    for read in (MachO.parse, check_macho):
+        with pytest.raises(MalformedMachO, match="do not fill their recorded size"):
+            read(data)
+    with pytest.raises(MalformedMachO, match="do not fill their recorded size"):
+        sign_macho(data, None, SigningOptions(identifier="x", force=True))
+
+
 SIGNED_WITH_TRAILING_DATA = {
     "linker-signed by lld": lambda machos: machos.bytes("arm64-exe"),
     "linker-signed by ld64": lambda machos: machos.bytes("linker-signed"),
@@ -460,9 +484,7 @@ def test_data_after_an_existing_signature_is_refused_not_dropped(make, machos):
 
 
 def test_a_file_with_exactly_16_free_bytes_after_the_load_commands_can_be_signed(machos):
-    data = machos.bytes("x86_64-exe")
-    macho = MachO.parse(data)
-    data = patched(data, 20, "<I", macho.sizeofcmds + macho.free_after_commands - 16)
+    data = with_filler_command(machos.bytes("x86_64-exe"), 16)
     assert MachO.parse(data).free_after_commands == 16
     assert MachO.parse(data).unsigned_end() == len(data)
 

@@ -186,6 +186,10 @@ class MachO:
                 raise MalformedMachO(f"A Mach-O load command ({command:#x}) has a bad size.")
             self._read_command(command, offset, size)
             offset += size
+        # Commands that do not fill sizeofcmds hide bytes from us: a command past ncmds (an old
+        # LC_CODE_SIGNATURE, say) that the signed file would then bring back into view.
+        if offset != end:
+            raise MalformedMachO("The Mach-O load commands do not fill their recorded size.")
 
     def _read_command(self, command: int, offset: int, size: int) -> None:
         if command in (LoadCommand.SEGMENT, LoadCommand.SEGMENT_64):
