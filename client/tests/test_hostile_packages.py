@@ -215,3 +215,38 @@ def test_a_damaged_certificate_in_the_cms_is_a_problem_not_a_traceback(signed):
     result = verify.check_package(damaged)
 
     assert "The CMS signature carries a damaged certificate." in result.problems
+
+
+RSA_ENCRYPTION = bytes.fromhex("06092a864886f70d010101")  # the OID in an RSA key's SPKI
+
+
+def unknown_key_algorithm(certificate_der: bytes) -> bytes:
+    """The certificate with its key's algorithm OID changed: it still loads, but its key is
+    of a kind no one knows (found by fuzzing: ``public_key()`` raised)."""
+    assert certificate_der.count(RSA_ENCRYPTION) == 1
+    return certificate_der.replace(RSA_ENCRYPTION, RSA_ENCRYPTION[:-1] + b"\x41")
+
+
+def test_a_certificate_with_an_unknown_key_in_the_rsa_signature_is_a_problem(signed):
+    def damage_certificate(toc) -> None:
+        node = next(n for n in toc.find("signature").iter() if n.tag.endswith("X509Certificate"))
+        node.text = base64.b64encode(unknown_key_algorithm(base64.b64decode(node.text))).decode()
+
+    result = verify.check_package(with_edited_toc(signed, damage_certificate))
+
+    assert "The RSA signature's certificate holds no RSA key." in result.problems
+
+
+def test_a_certificate_with_an_unknown_key_in_the_cms_is_a_problem(signed):
+    archive = XarArchive.parse(signed)
+    offset, size = archive.heap_span(archive.toc_element.find("x-signature"))
+    heap_start = len(signed) - len(archive.heap)
+    blob = signed[heap_start + offset : heap_start + offset + size]
+    certificates = ContentInfo.load(blob, strict=False)["content"]["certificates"]
+    leaf = next(c.chosen.dump() for c in certificates if b"Hostile" in c.chosen.dump())
+    start = heap_start + offset + blob.index(leaf)
+    damaged = signed[:start] + unknown_key_algorithm(leaf) + signed[start + len(leaf) :]
+
+    result = verify.check_package(damaged)
+
+    assert "The CMS signature does not verify with its certificate." in result.problems

@@ -14,9 +14,10 @@ import hashlib
 from asn1crypto import algos, cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from signing_manager.algorithms import Algorithm, AlgorithmError, verify_digest
+from signing_manager.algorithms import Algorithm, verify_digest
 from signing_manager.timestamp import request_timestamp
 
 DIGEST_NAMES = {"sha1": "sha1", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
@@ -183,7 +184,7 @@ def verify_signer_info(signed_data, signer_info, content: bytes):
     signature = signer_info["signature"].native
     try:
         valid = verify_digest(signer.public_key(), algorithm, signed, signature)
-    except AlgorithmError:  # the certificate's key is not of the signature's kind
+    except (ValueError, UnsupportedAlgorithm):  # a key unreadable, or not of the signature's kind
         valid = False
     if not valid:
         return "does not verify with its certificate", signer

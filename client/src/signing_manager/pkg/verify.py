@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 from asn1crypto import cms
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 
-from signing_manager.algorithms import Algorithm, AlgorithmError, verify_digest
+from signing_manager.algorithms import Algorithm, verify_digest
 from signing_manager.cms import (
     common_name,
     first_attribute_values,
@@ -110,10 +111,10 @@ def check_rsa(archive: XarArchive, element, checksum: bytes, result: SignatureCh
         result.problems.append("The RSA signature carries no certificate.")
         return
     signature = archive.heap_range(element)
-    leaf = result.certificates[0].public_key()
     try:
+        leaf = result.certificates[0].public_key()
         valid = verify_digest(leaf, Algorithm.RSA_PKCS1V15_SHA1, checksum, signature)
-    except AlgorithmError:
+    except (ValueError, UnsupportedAlgorithm):  # AlgorithmError: a key of another kind
         result.problems.append("The RSA signature's certificate holds no RSA key.")
         return
     if not valid:
