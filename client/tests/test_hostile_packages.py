@@ -200,15 +200,22 @@ def test_an_ec_certificate_in_the_rsa_signature_is_a_problem_not_a_traceback(sig
     assert "The RSA signature's certificate holds no RSA key." in result.problems
 
 
-def test_a_damaged_certificate_in_the_cms_is_a_problem_not_a_traceback(signed):
+def cms_leaf(signed: bytes) -> tuple[int, bytes]:
+    """Where in ``signed`` the signer's certificate inside the CMS starts, and its DER."""
     archive = XarArchive.parse(signed)
     offset, size = archive.heap_span(archive.toc_element.find("x-signature"))
-    heap_start = len(signed) - len(archive.heap)
-    blob = signed[heap_start + offset : heap_start + offset + size]
-    leaf = ContentInfo.load(blob, strict=False)["content"]["certificates"][0].chosen.dump()
+    start = len(signed) - len(archive.heap) + offset
+    blob = signed[start : start + size]
+    certificates = ContentInfo.load(blob, strict=False)["content"]["certificates"]
+    leaf = next(c.chosen.dump() for c in certificates if b"Hostile" in c.chosen.dump())
+    return start + blob.index(leaf), leaf
+
+
+def test_a_damaged_certificate_in_the_cms_is_a_problem_not_a_traceback(signed):
+    start, _ = cms_leaf(signed)
     # The serial number's INTEGER tag, after the certificate's, the TBS's and the version's
     # headers: another tag there makes the certificate unreadable when it is looked at.
-    position = heap_start + offset + blob.index(leaf) + 4 + 4 + 5
+    position = start + 4 + 4 + 5
     assert signed[position] == 0x02
     damaged = signed[:position] + b"\x04" + signed[position + 1 :]
 
@@ -238,13 +245,7 @@ def test_a_certificate_with_an_unknown_key_in_the_rsa_signature_is_a_problem(sig
 
 
 def test_a_certificate_with_an_unknown_key_in_the_cms_is_a_problem(signed):
-    archive = XarArchive.parse(signed)
-    offset, size = archive.heap_span(archive.toc_element.find("x-signature"))
-    heap_start = len(signed) - len(archive.heap)
-    blob = signed[heap_start + offset : heap_start + offset + size]
-    certificates = ContentInfo.load(blob, strict=False)["content"]["certificates"]
-    leaf = next(c.chosen.dump() for c in certificates if b"Hostile" in c.chosen.dump())
-    start = heap_start + offset + blob.index(leaf)
+    start, leaf = cms_leaf(signed)
     damaged = signed[:start] + unknown_key_algorithm(leaf) + signed[start + len(leaf) :]
 
     result = verify.check_package(damaged)
