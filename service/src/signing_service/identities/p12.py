@@ -201,7 +201,7 @@ def directly_issued(certificate: x509.Certificate, issuer: x509.Certificate) -> 
     except InvalidSignature:
         return False
     except (ValueError, TypeError):
-        return True
+        pass  # an algorithm cryptography cannot check: no verdict against the file
     return True
 
 
