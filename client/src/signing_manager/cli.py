@@ -43,6 +43,7 @@ from signing_manager.errors import (
     ConfigurationError,
     IdentityNotFound,
     SigningManagerError,
+    one_line,
 )
 from signing_manager.logs import log_path, set_up_logging
 from signing_manager.pkg.signing import has_installer_usage, sign_package
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(parser, arguments, settings)
     except SigningManagerError as error:
         log.error("%s", error)
-        print(f"signing-manager: {error}", file=sys.stderr)
+        print(f"signing-manager: {one_line(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -164,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.d or (settings is not None and settings.debug):
             raise
         print(
-            f"signing-manager: unexpected error: {error} (run with -d for details)", file=sys.stderr
+            f"signing-manager: unexpected error: {one_line(error)} (run with -d for details)",
+            file=sys.stderr,
         )
         return 2
 

@@ -12,6 +12,12 @@ SigningManagerError              every error the CLI reports as one sentence
 
 from __future__ import annotations
 
+import re
+
+# What would break a message's one line, or the terminal it is shown on: C0 and C1 controls
+# (a newline in a file name) and Unicode's line and paragraph separators.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
 
 class SigningManagerError(Exception):
     """Base of the client's errors; the message is one sentence a user can act on."""
@@ -46,3 +52,10 @@ class AmbiguousIdentity(IdentityNotFound):
 
 class BadSignature(SigningManagerError):
     pass
+
+
+def one_line(text: object) -> str:
+    """``text`` as one printable line: control characters escaped (``\\n``), and the bytes of
+    an undecodable file name shown as ``\\xff`` instead of failing the print."""
+    text = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), text)

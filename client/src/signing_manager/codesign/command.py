@@ -33,7 +33,7 @@ from signing_manager.codesign.describe import describe
 from signing_manager.codesign.files import FileError, Replacement, map_file
 from signing_manager.codesign.signing import SigningOptions, lay_out, sign_requests
 from signing_manager.codesign.verify import check_macho
-from signing_manager.errors import ConfigurationError, SigningManagerError
+from signing_manager.errors import ConfigurationError, SigningManagerError, one_line
 from signing_manager.timestamp import timestamp_url
 
 OpenSigner = Callable[[str], AbstractContextManager]
@@ -94,9 +94,14 @@ def run(arguments, open_signer: OpenSigner) -> int:
             try:
                 sign_path(path, signer, options, arguments.deep)
             except SigningManagerError as error:
-                print(f"{path}: {error}", file=sys.stderr)
+                report(path, error)
                 failures += 1
     return 1 if failures else 0
+
+
+def report(path: Path, message: object, stream=None) -> None:
+    """``PATH: message`` on one line, whatever characters the path or message hold."""
+    print(f"{one_line(path)}: {one_line(message)}", file=stream or sys.stderr)
 
 
 def options_from(arguments) -> SigningOptions:
@@ -144,10 +149,10 @@ def sign_path(path: Path, signer, options: SigningOptions, deep: bool) -> None:
                 progress.update(task, advance=1, description=f"Signing {current.name}")
 
             count = sign_bundle_tree(path, signer, options, advance, deep=deep)
-        print(f"{path}: signed bundle ({count} Mach-O files)")
+        report(path, f"signed bundle ({count} Mach-O files)", sys.stdout)
         return
     identifier = sign_file(path, signer, options)
-    print(f"{path}: signed [{identifier}]")
+    report(path, f"signed [{identifier}]", sys.stdout)
 
 
 def sign_file(path: Path, signer, options: SigningOptions) -> str:
@@ -189,11 +194,11 @@ def verify_all(paths: list[Path], verbosity: int) -> int:
         except SigningManagerError as error:
             problems = [str(error)]
         for problem in problems:
-            print(f"{path}: {problem}", file=sys.stderr)
+            report(path, problem)
         if problems:
             failures += 1
         elif verbosity > 1:
-            print(f"{path}: valid on disk", file=sys.stderr)
+            report(path, "valid on disk")
     return 1 if failures else 0
 
 
@@ -219,7 +224,7 @@ def display_all(paths: list[Path]) -> int:
         try:
             print(display(path), end="", file=sys.stderr)
         except SigningManagerError as error:
-            print(f"{path}: {error}", file=sys.stderr)
+            report(path, error)
             failures += 1
     return 1 if failures else 0
 
