@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from signing_manager.codesign.bundle import check_bundle
+from signing_manager.codesign.macho import MachO
 
 SIGN = ("-f", "-s", "-", "--deep")
 SENTINEL = b"a file outside the bundle\n"
@@ -217,6 +218,41 @@ def test_a_fifo_added_to_a_signed_bundle_is_reported_by_verify(workspace):
     assert_refused(workspace.codesign("-v", "X.app"), "Resources/pipe is a FIFO")
 
 
+def test_a_file_name_with_a_newline_is_shown_escaped_on_one_line(workspace):
+    # Found by fuzzing: the name split the message over two lines.
+    workspace.lay_out()
+    os.mkfifo(workspace.contents / "Resources" / "new\nline")
+
+    assert_refused(workspace.codesign(*SIGN, "X.app"), "Resources/new\\nline is a FIFO")
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_in_one_line(workspace):
+    # Found by fuzzing: a traceback from the rules engine, which matches UTF-8 only. macOS
+    # file systems hold no such name, and the seal (a property list) could not record it.
+    workspace.lay_out()
+    assert workspace.codesign(*SIGN, "X.app").returncode == 0
+    (workspace.contents / "Resources" / os.fsdecode(b"bad-\xff")).write_text("x\n")
+    before = everything(workspace.folder)
+
+    for args in (SIGN, ("-v",)):
+        result = workspace.codesign(*args, "X.app")
+        assert_refused(result, "Resources/bad-\\xff has a name that is not valid UTF-8")
+    assert everything(workspace.folder) == before
+
+
+def test_an_executable_that_is_a_loop_of_links_is_refused_in_one_line(workspace):
+    # Found by fuzzing: Path.resolve raised RuntimeError ("Symlink loop").
+    workspace.lay_out(executable_name="Loop")
+    (workspace.contents / "MacOS" / "Loop").symlink_to("Loop")
+    before = everything(workspace.folder)
+
+    for args in (SIGN, ("-v",)):
+        result = workspace.codesign(*args, "X.app")
+        assert_refused(result, "The bundle's executable")
+        assert "is a loop of symbolic links" in result.stderr
+    assert everything(workspace.folder) == before
+
+
 def test_a_fifo_given_as_the_file_to_sign_is_refused_at_once(workspace):
     os.mkfifo(workspace.folder / "pipe")
 
@@ -283,4 +319,20 @@ def test_a_mach_o_hiding_a_load_command_is_refused_in_one_line_and_left_alone(wo
 
     for args in (SIGN, ("-v",)):
         assert_refused(workspace.codesign(*args, "tool"), "do not fill their recorded size")
+    assert path.read_bytes() == bytes(data)
+
+
+def test_a_segment_reaching_into_the_signature_is_refused_before_signing(workspace):
+    # Found by fuzzing: signed (the new signature shorter than the old), then refused by our
+    # own -v: "Segment __TEXT lies past the end of the file."
+    path = workspace.machos.copy("arm64-exe", workspace.folder, "tool")
+    macho = MachO.parse(path.read_bytes())
+    text = macho.segment("__TEXT")
+    data = bytearray(path.read_bytes())
+    filesize_at = text.command_offset + 48  # cmd, cmdsize, segname[16], vmaddr, vmsize, fileoff
+    end = macho.code_signature.dataoff + 16
+    data[filesize_at : filesize_at + 8] = (end - text.fileoff).to_bytes(8, "little")
+    path.write_bytes(bytes(data))
+
+    assert_refused(workspace.codesign(*SIGN, "tool"), "Segment __TEXT reaches into the code sig")
     assert path.read_bytes() == bytes(data)

@@ -112,7 +112,13 @@ def confine(bundle: Bundle) -> Bundle:
         "executable": bundle.executable,
     }
     for what, path in named.items():
-        if path is not None and not path.resolve().is_relative_to(root):
+        if path is None:
+            continue
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError):  # RuntimeError: a loop of symbolic links
+            raise BundleError(f"The bundle's {what} {path} is a loop of symbolic links.") from None
+        if not resolved.is_relative_to(root):
             raise BundleError(f"The bundle's {what} {path} leads outside the bundle {root}.")
     return bundle
 

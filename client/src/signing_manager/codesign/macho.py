@@ -264,20 +264,28 @@ class MachO:
     def unsigned_end(self) -> int:
         """Where the signature goes: the old one's place, or the end of ``__LINKEDIT``.
 
-        Signing needs ``__LINKEDIT`` last and nothing after it but the signature."""
+        Signing needs ``__LINKEDIT`` last and nothing after it but the signature, and no other
+        segment reaching into the signature: the new one may be shorter, and a segment past
+        the end of the file would not load (nor verify)."""
         linkedit = self.linkedit
         if max(self.segments, key=lambda s: s.fileoff) is not linkedit:
             raise MalformedMachO("__LINKEDIT is not the last segment; this file cannot be signed.")
         if linkedit.file_end != len(self.data):
             raise MalformedMachO("The Mach-O file has data after __LINKEDIT; it cannot be signed.")
+        end = linkedit.file_end
         if self.code_signature is not None:
             end = self.code_signature.dataoff
             if end < linkedit.fileoff or end + self.code_signature.datasize != linkedit.file_end:
                 raise MalformedMachO("The existing signature is not at the end of __LINKEDIT.")
-            return end
-        if self.free_after_commands < 16:
+        elif self.free_after_commands < 16:
             raise MalformedMachO("There is no room after the load commands for a signature.")
-        return linkedit.file_end
+        for segment in self.segments:
+            if segment is not linkedit and segment.file_end > end:
+                raise MalformedMachO(
+                    f"Segment {segment.name} reaches into the code signature; this file cannot "
+                    "be signed."
+                )
+        return end
 
     def patched_head(self, signature_offset: int, signature_size: int) -> bytearray:
         """The slice's first pages (header and load commands, whole 4 KiB pages up to where

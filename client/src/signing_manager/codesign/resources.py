@@ -150,7 +150,7 @@ def scan(content: Path, rules2: dict, skip: set[str], is_bundle) -> list[Resourc
         base = Path(folder)
         for name in sorted(folders):
             path = base / name
-            relative = path.relative_to(content).as_posix()
+            relative = relative_name(path, content)
             rule = matching_rule(rules, relative)
             if path.is_symlink():
                 files.append(name)  # a link to a folder is sealed as a link
@@ -162,7 +162,7 @@ def scan(content: Path, rules2: dict, skip: set[str], is_bundle) -> list[Resourc
                 found.append(Resource(relative, path, "nested", rule.optional))
         for name in files:
             path = base / name
-            relative = path.relative_to(content).as_posix()
+            relative = relative_name(path, content)
             rule = matching_rule(rules, relative)
             if relative in skip or EXCLUDED.match(relative) or rule is None or rule.omit:
                 continue
@@ -180,6 +180,18 @@ def scan(content: Path, rules2: dict, skip: set[str], is_bundle) -> list[Resourc
                 kind = "file"
             found.append(Resource(relative, path, kind, rule.optional))
     return sorted(found, key=lambda resource: resource.relative)
+
+
+def relative_name(path: Path, content: Path) -> str:
+    """``path`` relative to the content folder, as the seal records it: in UTF-8, the only
+    names macOS file systems (and property lists) hold."""
+    relative = path.relative_to(content).as_posix()
+    try:
+        relative.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = relative.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise ResourcesError(f"{shown} has a name that is not valid UTF-8.") from None
+    return relative
 
 
 def special_file_kind(mode: int) -> str:
