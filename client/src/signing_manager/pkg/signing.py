@@ -166,8 +166,10 @@ def sign_package(
     archive = XarArchive.parse(data)
     if is_signed(archive) and not force:
         raise AlreadySigned("The package is already signed; use --force to replace the signature.")
+    # Never sign over a package that was damaged already: it would not verify.
     if archive.header.checksum_algorithm != ChecksumAlgorithm.NONE:
-        archive.check_toc_checksum()  # never sign over a package that was already damaged
+        archive.check_toc_checksum()
+    archive.check_file_data()
     certificates = [signer.certificate, *signer.chain]
     layout = plan(signer, timestamped=bool(timestamp_url))
     return signed_package(archive, signer, certificates, layout, timestamp_url)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
-import hashlib
 from dataclasses import dataclass, field
 
 from asn1crypto import cms
@@ -72,38 +71,11 @@ def check_package(data: bytes) -> SignatureCheck:
     if cms_element is not None:
         check_cms(archive.heap_range(cms_element), checksum, result)
     if not result.problems:
-        check_file_data(archive, result)
+        try:
+            archive.check_file_data()
+        except XarError as error:
+            result.problems.append(str(error))
     return result
-
-
-def check_file_data(archive: XarArchive, result: SignatureCheck) -> None:
-    """Each file's stored bytes against the archived-checksum the (signed) TOC records.
-
-    Each range of the heap is hashed once: entries may share one (hard links), but ranges
-    that overlap otherwise are refused, so the work is bounded by the package's size."""
-    expected: dict[tuple[int, int, str], set[str]] = {}
-    for element in archive.toc_element.iter():
-        checksum = element.find("archived-checksum")
-        if element.tag not in ("data", "ea") or checksum is None:
-            continue
-        style = checksum.get("style", "").lower()
-        if style in ("sha1", "md5", "sha256", "sha512"):
-            span = (*archive.heap_span(element), style)
-            expected.setdefault(span, set()).add((checksum.text or "").strip().lower())
-    check_no_overlap({(offset, size) for offset, size, _ in expected})
-    heap = memoryview(archive.heap)
-    for (offset, size, style), checksums in sorted(expected.items()):
-        if {hashlib.new(style, heap[offset : offset + size]).hexdigest()} != checksums:
-            result.problems.append("A file's data does not match its checksum: it was altered.")
-            return
-
-
-def check_no_overlap(spans: set[tuple[int, int]]) -> None:
-    end = 0
-    for offset, size in sorted(spans):
-        if size and offset < end:
-            raise XarError("Two files' data overlap in the package's heap: it is malformed.")
-        end = max(end, offset + size)
 
 
 def check_rsa(archive: XarArchive, element, checksum: bytes, result: SignatureCheck) -> None:

@@ -29,6 +29,8 @@ from signing_manager.errors import SigningManagerError
 MAGIC = b"xar!"
 HEADER = struct.Struct(">4sHHQQI")
 MAX_TOC = 64 * 1024 * 1024
+# A TOC nests one <file> per folder of the payload: real packages stay far below this.
+MAX_TOC_DEPTH = 256
 
 
 class XarError(SigningManagerError):
@@ -46,6 +48,30 @@ def inflate_toc(compressed: bytes, length: int) -> bytes:
     if len(xml) != length or not inflater.eof:
         raise XarError("The XAR table of contents does not have its recorded length.")
     return xml
+
+
+def parse_toc(xml: bytes) -> ElementTree.Element:
+    """The TOC's XML, parsed. xar writes no DOCTYPE, so none is read (its entities could
+    expand without bound), nor elements nested deeper than ``MAX_TOC_DEPTH``, which Python's
+    serializer and ``copy`` could not handle (they recurse)."""
+    if b"<!DOCTYPE" in xml:
+        raise XarError("The XAR table of contents declares a DOCTYPE, which xar never writes.")
+    try:
+        root = ElementTree.fromstring(xml)  # noqa: S314 - no DOCTYPE, so no entities
+    except (ElementTree.ParseError, LookupError, ValueError) as error:
+        # LookupError: an encoding that does not exist; ValueError: UTF-16 or UTF-32.
+        raise XarError(f"The XAR table of contents is not valid XML: {error}.") from None
+    if depth(root) > MAX_TOC_DEPTH:
+        raise XarError(f"The XAR table of contents nests deeper than {MAX_TOC_DEPTH} levels.")
+    return root
+
+
+def depth(root: ElementTree.Element) -> int:
+    deepest, level = 0, [root]
+    while level:
+        deepest += 1
+        level = [child for element in level for child in element]
+    return deepest
 
 
 class ChecksumAlgorithm(IntEnum):
@@ -85,6 +111,8 @@ class XarHeader:
         _, size, version, compressed, uncompressed, algorithm = HEADER.unpack_from(data)
         if size < HEADER.size or size > len(data):
             raise XarError("The XAR header is damaged (impossible header size).")
+        if version != 1:  # as xar and libarchive, which know no other
+            raise XarError(f"The XAR header has version {version}; only version 1 exists.")
         return cls(size, version, compressed, uncompressed, algorithm, data[HEADER.size : size])
 
     def serialize(self) -> bytes:
@@ -127,12 +155,7 @@ class XarArchive:
         if end > len(data):
             raise XarError("The package is truncated: its table of contents is cut short.")
         compressed = data[start:end]
-        xml = inflate_toc(compressed, header.toc_uncompressed)
-        try:
-            root = ElementTree.fromstring(xml)  # noqa: S314 - no DTDs or entities in a TOC
-        except (ElementTree.ParseError, LookupError, ValueError) as error:
-            # LookupError: an encoding that does not exist; ValueError: UTF-16 or UTF-32.
-            raise XarError(f"The XAR table of contents is not valid XML: {error}.") from None
+        root = parse_toc(inflate_toc(compressed, header.toc_uncompressed))
         toc = root.find("toc")
         if root.tag != "xar" or toc is None:
             raise XarError("The XAR table of contents has no <xar><toc>.")
@@ -177,6 +200,35 @@ class XarArchive:
         if algorithm.digest(self.toc_compressed) != stored:
             raise XarError("The TOC checksum does not match: the package was altered.")
         return stored
+
+    def check_file_data(self) -> None:
+        """Each file's stored bytes against the archived-checksum the TOC records (else
+        ``XarError``).
+
+        Each range of the heap is hashed once: entries may share one (hard links), but ranges
+        that overlap otherwise are refused, so the work is bounded by the package's size."""
+        expected: dict[tuple[int, int, str], set[str]] = {}
+        for element in self.toc_element.iter():
+            checksum = element.find("archived-checksum")
+            if element.tag not in ("data", "ea") or checksum is None:
+                continue
+            style = checksum.get("style", "").lower()
+            if style in ("sha1", "md5", "sha256", "sha512"):
+                span = (*self.heap_span(element), style)
+                expected.setdefault(span, set()).add((checksum.text or "").strip().lower())
+        check_no_overlap({(offset, size) for offset, size, _ in expected})
+        heap = memoryview(self.heap)
+        for (offset, size, style), checksums in sorted(expected.items()):
+            if {hashlib.new(style, heap[offset : offset + size]).hexdigest()} != checksums:
+                raise XarError("A file's data does not match its checksum: it was altered.")
+
+
+def check_no_overlap(spans: set[tuple[int, int]]) -> None:
+    end = 0
+    for offset, size in sorted(spans):
+        if size and offset < end:
+            raise XarError("Two files' data overlap in the package's heap: it is malformed.")
+        end = max(end, offset + size)
 
 
 def toc_bytes(root: ElementTree.Element) -> bytes:
