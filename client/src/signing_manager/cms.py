@@ -20,6 +20,16 @@ from cryptography.hazmat.primitives import serialization
 from signing_manager.algorithms import Algorithm, verify_digest
 from signing_manager.timestamp import request_timestamp
 
+# What damaged DER can raise from asn1crypto (which parses lazily) and cryptography.
+ASN1_ERRORS = (
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    OverflowError,
+    UnsupportedAlgorithm,
+)
 DIGEST_NAMES = {"sha1": "sha1", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
 
 

@@ -19,9 +19,13 @@ from dataclasses import dataclass, field
 
 from asn1crypto import cms
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 
-from signing_manager.cms import first_attribute_values, verify_signer_info, verify_timestamp
+from signing_manager.cms import (
+    ASN1_ERRORS,
+    first_attribute_values,
+    verify_signer_info,
+    verify_timestamp,
+)
 from signing_manager.codesign.blobs import BlobMagic, MalformedSignature, Slot, SuperBlob
 from signing_manager.codesign.cdhashes import signed_cdhashes, signed_digests
 from signing_manager.codesign.code_directory import (
@@ -151,18 +155,6 @@ def check_code_directory(macho: MachO, directory: CodeDirectory, bound, result) 
             result.problems.append(f"special slot {slot} is bound but its data is missing")
         elif directory.hash_type.digest(data) != recorded:
             result.problems.append(f"special slot {slot} has been modified ({name})")
-
-
-# What damaged DER can raise from asn1crypto (which parses lazily) and cryptography.
-ASN1_ERRORS = (
-    ValueError,
-    KeyError,
-    IndexError,
-    TypeError,
-    AttributeError,
-    OverflowError,
-    UnsupportedAlgorithm,
-)
 
 
 def check_signature(wrapper: bytes | None, result: SliceCheck) -> None:

@@ -10,6 +10,7 @@ Every failure is a ``P12Error`` whose message tells the user what to do.
 from __future__ import annotations
 
 import datetime
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from signing_manager.algorithms import AlgorithmError, key_type_of
+from signing_manager.cms import ASN1_ERRORS
 
 MAX_SIZE = 10 * 1024 * 1024
 # Key derivations a file may ask for (MAC, key, certificates): OpenSSL and Keychain Access
@@ -73,6 +75,8 @@ def check_structure(data: bytes) -> None:
         pfx = asn1_pkcs12.Pfx.load(data, strict=True)
         pfx["version"].native  # noqa: B018 - reading the fields is what checks them
         pfx.authenticated_safe  # noqa: B018
+    except TypeError:  # asn1crypto, when the authenticated safe holds no content at all
+        raise P12Error("This is not a .p12 (PKCS#12) file, or it is corrupt.") from None
     except ValueError as error:
         # A DER SEQUENCE that runs out is a .p12 cut short; anything else is not a .p12.
         if data[0] == 0x30 and "Insufficient data" in str(error):
@@ -87,7 +91,7 @@ def check_work_factor(pfx: asn1_pkcs12.Pfx) -> None:
         counts = list(iteration_counts(pfx))
     except P12Error:
         raise
-    except (ValueError, KeyError, TypeError):
+    except ASN1_ERRORS:
         raise P12Error("This is not a .p12 (PKCS#12) file, or it is corrupt.") from None
     for what, count in counts:
         if count > MAX_ITERATIONS:
@@ -129,11 +133,17 @@ def parse_p12(data: bytes, password: str, now: datetime.datetime | None = None) 
     """The identity in ``data``, decrypted with ``password`` (UTF-8; may be empty)."""
     check_structure(data)
     try:
-        loaded = pkcs12.load_pkcs12(data, password.encode("utf-8"))
+        with warnings.catch_warnings():
+            # Some tools write BER (indefinite lengths): cryptography reads it, with a warning
+            # on stderr, noise in the logs and the ops CLI. The checks here judge the file.
+            # (Not thread-safe; at worst another thread's warning is hidden or shown.)
+            warnings.filterwarnings("ignore", "PKCS#12 bundle could not be parsed as DER")
+            loaded = pkcs12.load_pkcs12(data, password.encode("utf-8"))
     except ValueError:
         raise P12Error("The password is wrong (or the file was altered).") from None
     check_contents(loaded)
     certificate = loaded.cert.certificate
+    check_readable([certificate, *(extra.certificate for extra in loaded.additional_certs)])
     check_key_matches(certificate, loaded.key)
     check_validity(certificate, now or datetime.datetime.now(datetime.UTC))
     chain = [
@@ -159,6 +169,17 @@ def check_contents(loaded: pkcs12.PKCS12KeyAndCertificates) -> None:
                 "The private key in the file does not belong to any of its certificates."
             )
         raise P12Error("The file holds a private key but no certificate.")
+
+
+def check_readable(certificates: list[x509.Certificate]) -> None:
+    """cryptography reads a certificate's names, extensions and key when first asked: ask
+    now, so that a damaged one is refused at import, not on a page that shows it later."""
+    for certificate in certificates:
+        try:
+            certificate.subject, certificate.issuer, certificate.public_key()
+            list(certificate.extensions)
+        except (*ASN1_ERRORS, x509.DuplicateExtension) as error:
+            raise P12Error(f"A certificate in the file is malformed: {error}.") from None
 
 
 def check_key_matches(certificate: x509.Certificate, private_key) -> None:
