@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from signing_manager.codesign import resources
 from signing_manager.codesign.resources import (
+    MAX_RULES,
     RULES,
     RULES2,
     SHALLOW_RULES,
@@ -219,6 +221,22 @@ def test_scan_finds_files_sorted_with_their_kind(tmp_path):
         Resource("Resources/b.txt", tmp_path / "Resources/b.txt", "file"),
         Resource("Resources/sub/c.txt", tmp_path / "Resources/sub/c.txt", "file"),
     ]
+
+
+def test_scan_refuses_a_bundle_past_the_entry_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(resources, "MAX_ENTRIES", 10)
+    make_tree(tmp_path, {f"Resources/{number}.txt": b"x" for number in range(9)})
+    assert len(scan(tmp_path, RULES2, set(), lambda path: False)) == 9  # 10 with Resources/
+
+    (tmp_path / "Resources" / "one-more.txt").write_bytes(b"x")
+    with pytest.raises(ResourcesError, match="holds more than 10 files and folders; more are"):
+        scan(tmp_path, RULES2, set(), lambda path: False)
+
+
+def test_a_seal_with_more_rules_than_the_limit_is_refused():
+    assert len(compile_rules({f"^r{number}$": True for number in range(MAX_RULES)})) == MAX_RULES
+    with pytest.raises(ResourcesError, match=f"101 resource rules; more than {MAX_RULES} are"):
+        compile_rules({f"^r{number}$": True for number in range(MAX_RULES + 1)})
 
 
 def test_scan_seals_symlinks_to_files_and_to_folders_as_symlinks(tmp_path):

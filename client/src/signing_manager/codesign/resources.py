@@ -65,6 +65,11 @@ EXCLUDED = re.compile(r"^(_CodeSignature(/|$)|CodeResources$|_MASReceipt(/|$))")
 RE2_OPTIONS = re2.Options()
 RE2_OPTIONS.log_errors = False  # the error is reported to the user in one sentence instead
 
+# Bounds on the work a hostile bundle can ask for: every path is matched against every rule.
+# Apple's seals carry about a dozen rules; the biggest apps hold a few hundred thousand files.
+MAX_RULES = 100
+MAX_ENTRIES = 500_000
+
 
 class ResourcesError(SigningManagerError):
     pass
@@ -80,6 +85,10 @@ class Rule:
 
 
 def compile_rules(rules: dict) -> list[Rule]:
+    if len(rules) > MAX_RULES:
+        raise ResourcesError(
+            f"The seal has {len(rules):,} resource rules; more than {MAX_RULES:,} are refused."
+        )
     compiled = []
     for pattern, value in rules.items():
         options = value if isinstance(value, dict) else {}
@@ -146,7 +155,13 @@ def scan(content: Path, rules2: dict, skip: set[str], is_bundle) -> list[Resourc
     tells whether a folder is a nested bundle, sealed as one entry."""
     rules = compile_rules(rules2)
     found: list[Resource] = []
+    entries = 0
     for folder, folders, files in os.walk(content):
+        entries += len(folders) + len(files)
+        if entries > MAX_ENTRIES:
+            raise ResourcesError(
+                f"The bundle holds more than {MAX_ENTRIES:,} files and folders; more are refused."
+            )
         base = Path(folder)
         for name in sorted(folders):
             path = base / name
