@@ -58,3 +58,23 @@ def test_a_p12_in_ber_imports_without_a_warning():
 
     assert parsed.certificate == made.certificate
     assert [str(warning.message) for warning in caught] == []
+
+
+def test_a_certificate_whose_serial_number_is_not_positive_is_refused_without_a_warning():
+    # Found by fuzzing: cryptography warned on stderr (and will refuse such certificates).
+    key = cached_key("rsa2048", 5)
+    parsed = asn1_x509.Certificate.load(
+        make_certificate(key, "Developer ID Application: Zero").public_bytes(
+            serialization.Encoding.DER
+        )
+    )
+    parsed["tbs_certificate"]["serial_number"] = 0
+    with pytest.warns(UserWarning, match="serial number which wasn't positive"):
+        zero = x509.load_der_x509_certificate(parsed.dump(force=True))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", append=True)
+        with pytest.raises(P12Error, match="serial number that is not positive, which RFC 5280"):
+            parse_p12(unprotected_p12(zero, key), "")
+
+    assert [str(warning.message) for warning in caught] == []

@@ -132,15 +132,7 @@ def kdf_iterations(algorithm, whose: str) -> int:
 def parse_p12(data: bytes, password: str, now: datetime.datetime | None = None) -> ParsedIdentity:
     """The identity in ``data``, decrypted with ``password`` (UTF-8; may be empty)."""
     check_structure(data)
-    try:
-        with warnings.catch_warnings():
-            # Some tools write BER (indefinite lengths): cryptography reads it, with a warning
-            # on stderr, noise in the logs and the ops CLI. The checks here judge the file.
-            # (Not thread-safe; at worst another thread's warning is hidden or shown.)
-            warnings.filterwarnings("ignore", "PKCS#12 bundle could not be parsed as DER")
-            loaded = pkcs12.load_pkcs12(data, password.encode("utf-8"))
-    except ValueError:
-        raise P12Error("The password is wrong (or the file was altered).") from None
+    loaded = load_quietly(data, password)
     check_contents(loaded)
     certificate = loaded.cert.certificate
     check_readable([certificate, *(extra.certificate for extra in loaded.additional_certs)])
@@ -151,6 +143,32 @@ def parse_p12(data: bytes, password: str, now: datetime.datetime | None = None) 
     ]
     check_chain(certificate, chain)
     return ParsedIdentity(certificate=certificate, private_key=loaded.key, chain=chain)
+
+
+def load_quietly(data: bytes, password: str) -> pkcs12.PKCS12KeyAndCertificates:
+    """cryptography's reading of the file, its warnings turned into verdicts: BER (which some
+    tools write) is fine; a certificate serial number that is not positive, which RFC 5280
+    forbids and cryptography will refuse, is refused now. Either would otherwise be a warning
+    on stderr: noise in the logs and the ops CLI's output. (``catch_warnings`` is not
+    thread-safe: at worst another thread's warning is hidden or shown twice.)"""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            loaded = pkcs12.load_pkcs12(data, password.encode("utf-8"))
+        except ValueError:
+            raise P12Error("The password is wrong (or the file was altered).") from None
+    for warning in caught:
+        message = str(warning.message)
+        if "serial number which wasn't positive" in message:
+            raise P12Error(
+                "A certificate in the file has a serial number that is not positive, which "
+                "RFC 5280 forbids."
+            )
+        if not message.startswith("PKCS#12 bundle could not be parsed as DER"):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return loaded
 
 
 def check_contents(loaded: pkcs12.PKCS12KeyAndCertificates) -> None:
