@@ -334,7 +334,7 @@ def read_if_file(path: Path) -> bytes:
 def read_plist_or_empty(path: Path) -> dict:
     try:
         value = plistlib.loads(read_if_file(path))
-    except Exception:
+    except Exception:  # an earlier mutation may have damaged it: start afresh
         return {}
     return value if isinstance(value, dict) else {}
 

@@ -188,7 +188,7 @@ def recompute_mac(data: bytes, password: str) -> bytes:
             algorithm, password, salt, iterations, 3, hashlib.new(algorithm).digest_size
         )
         new = hmac.new(key, content, algorithm).digest()
-    except Exception:
+    except Exception:  # a mutant asn1crypto cannot read keeps its MAC
         return data
     return data.replace(old, new, 1) if len(old) == len(new) else data
 
