@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "signing_service.identities",
     "signing_service.audit",
     "signing_service.api",
+    "signing_service.monitoring",
 ]
 
 MIDDLEWARE = [

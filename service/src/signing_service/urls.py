@@ -14,4 +14,5 @@ urlpatterns = [
     path("api/", include("signing_service.api.urls")),
     path("api/v1/", api.urls),
     path("accounts/", include("signing_service.accounts.urls")),
+    path("", include("signing_service.monitoring.urls")),
 ]

@@ -59,7 +59,11 @@ def seal(plaintext: bytes, master_key: bytes, context: bytes) -> SealedKey:
     )
 
 
+def unwrap_data_key(wrapped_data_key: bytes, master_key: bytes, context: bytes) -> bytes:
+    """The data key, unwrapped: proof that ``master_key`` is the one the key was sealed with."""
+    return _decrypt(derive_key(master_key, WRAPPING_PURPOSE), wrapped_data_key, context)
+
+
 def unseal(sealed: SealedKey, master_key: bytes, context: bytes) -> bytes:
-    wrapping_key = derive_key(master_key, WRAPPING_PURPOSE)
-    data_key = _decrypt(wrapping_key, sealed.wrapped_data_key, context)
+    data_key = unwrap_data_key(sealed.wrapped_data_key, master_key, context)
     return _decrypt(data_key, sealed.ciphertext, context)

@@ -101,6 +101,7 @@ class Command(BaseCommand):
             "worker_class": "gthread",
             "threads": env_int("THREADS", 4),
             "accesslog": "-",
+            "logger_class": "signing_service.monitoring.access_log.QuietAccessLogger",
             "errorlog": "-",
             "timeout": 60,
             "graceful_timeout": 10,

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from signing_service.monitoring import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+]
