@@ -40,6 +40,10 @@ def test_preparing_a_new_database_many_times_at_once_prepares_it_once(
 
     assert results == [(0, "The database is ready.\n")] * AT_ONCE
     status, plan = finished(signing_service(data_dir, service_environment, "showmigrations"))
-    assert status == 0 and "[X]" in plan and "[ ]" not in plan, plan
-    counted = signing_service(data_dir, service_environment, "shell", "--no-imports", "-c", COUNT_USERS)
+    assert status == 0, plan
+    assert "[X]" in plan
+    assert "[ ]" not in plan
+    counted = signing_service(
+        data_dir, service_environment, "shell", "--no-imports", "-c", COUNT_USERS
+    )
     assert finished(counted) == (0, "1 1\n")

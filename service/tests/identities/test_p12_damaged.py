@@ -78,3 +78,46 @@ def test_a_certificate_whose_serial_number_is_not_positive_is_refused_without_a_
             parse_p12(unprotected_p12(zero, key), "")
 
     assert [str(warning.message) for warning in caught] == []
+
+
+def with_tbs(certificate: x509.Certificate, **fields) -> bytes:
+    parsed = asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
+    for name, value in fields.items():
+        parsed["tbs_certificate"][name] = value
+    return parsed.dump(force=True)
+
+
+def test_a_certificate_of_an_impossible_version_is_refused():
+    # Found by fuzzing: cryptography's InvalidVersion escaped from reading the certificates.
+    key = cached_key("rsa2048", 5)
+    v2 = with_tbs(make_certificate(key, "Developer ID Application: V2"), version="v2")
+
+    with pytest.raises(P12Error, match="malformed: 1 is not a valid X509 version"):
+        parse_p12(unprotected_p12_of_der(v2, key), "")
+
+
+def unprotected_p12_of_der(certificate_der: bytes, key) -> bytes:
+    """``unprotected_p12`` for a certificate cryptography will not load on its own."""
+
+    class Raw:
+        def public_bytes(self, encoding):
+            return certificate_der
+
+    return unprotected_p12(Raw(), key)
+
+
+def test_a_common_name_longer_than_x520_allows_imports_without_a_warning():
+    # Apple's "Developer ID Application: <company> (<team>)" can pass X.520's 64 characters,
+    # which cryptography's builder refuses and its parser warns about on every read (found
+    # by fuzzing, with an empty name).
+    key = cached_key("rsa2048", 5)
+    name = "Developer ID Application: A Company With A Rather Long Legal Name Inc (ABCDE12345)"
+    subject = asn1_x509.Name.build({"common_name": name, "organizational_unit_name": "ABCDE12345"})
+    long_named = with_tbs(make_certificate(key, "Developer ID Application: Short"), subject=subject)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", append=True)
+        parsed = parse_p12(unprotected_p12_of_der(long_named, key), "")
+
+    assert parsed.certificate.public_bytes(serialization.Encoding.DER) == long_named
+    assert [str(warning.message) for warning in caught] == []

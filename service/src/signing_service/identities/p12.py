@@ -9,6 +9,7 @@ Every failure is a ``P12Error`` whose message tells the user what to do.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import warnings
 from collections.abc import Iterator
@@ -132,43 +133,67 @@ def kdf_iterations(algorithm, whose: str) -> int:
 def parse_p12(data: bytes, password: str, now: datetime.datetime | None = None) -> ParsedIdentity:
     """The identity in ``data``, decrypted with ``password`` (UTF-8; may be empty)."""
     check_structure(data)
-    loaded = load_quietly(data, password)
-    check_contents(loaded)
-    certificate = loaded.cert.certificate
-    check_readable([certificate, *(extra.certificate for extra in loaded.additional_certs)])
+    with cryptography_warnings_judged():
+        try:
+            loaded = pkcs12.load_pkcs12(data, password.encode("utf-8"))
+        except x509.InvalidVersion as error:  # certificates are parsed while loading
+            raise P12Error(f"A certificate in the file is malformed: {error}.") from None
+        except ValueError:
+            raise P12Error("The password is wrong (or the file was altered).") from None
+        check_contents(loaded)
+        certificate, chain = certificates_of(loaded)
     check_key_matches(certificate, loaded.key)
     check_validity(certificate, now or datetime.datetime.now(datetime.UTC))
-    chain = [
-        extra.certificate for extra in loaded.additional_certs if extra.certificate != certificate
-    ]
     check_chain(certificate, chain)
     return ParsedIdentity(certificate=certificate, private_key=loaded.key, chain=chain)
 
 
-def load_quietly(data: bytes, password: str) -> pkcs12.PKCS12KeyAndCertificates:
-    """cryptography's reading of the file, its warnings turned into verdicts: BER (which some
-    tools write) is fine; a certificate serial number that is not positive, which RFC 5280
-    forbids and cryptography will refuse, is refused now. Either would otherwise be a warning
-    on stderr: noise in the logs and the ops CLI's output. (``catch_warnings`` is not
-    thread-safe: at worst another thread's warning is hidden or shown twice.)"""
+# What cryptography warns about while reading a file, and what the import makes of it. Left
+# alone, each would be a line on stderr: noise in the logs and in the ops CLI's output.
+HARMLESS_WARNINGS = (
+    "PKCS#12 bundle could not be parsed as DER",  # BER, which some tools write
+    "Attribute's length must be",  # a name longer than X.520's bounds, as Apple's can be
+)
+REFUSED_WARNINGS = {
+    "serial number which wasn't positive": "A certificate in the file has a serial number that "
+    "is not positive, which RFC 5280 forbids.",  # and cryptography will refuse
+}
+
+
+@contextlib.contextmanager
+def cryptography_warnings_judged() -> Iterator[None]:
+    """Turn cryptography's warnings into verdicts: harmless ones are dropped, forbidden
+    constructions refused (``P12Error``), others passed on. ``catch_warnings`` is not
+    thread-safe: at worst another thread's warning is hidden or shown twice."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            loaded = pkcs12.load_pkcs12(data, password.encode("utf-8"))
-        except ValueError:
-            raise P12Error("The password is wrong (or the file was altered).") from None
+        yield
     for warning in caught:
         message = str(warning.message)
-        if "serial number which wasn't positive" in message:
-            raise P12Error(
-                "A certificate in the file has a serial number that is not positive, which "
-                "RFC 5280 forbids."
-            )
-        if not message.startswith("PKCS#12 bundle could not be parsed as DER"):
+        for fragment, verdict in REFUSED_WARNINGS.items():
+            if fragment in message:
+                raise P12Error(verdict)
+        if not message.startswith(HARMLESS_WARNINGS):
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
-    return loaded
+
+
+def certificates_of(
+    loaded: pkcs12.PKCS12KeyAndCertificates,
+) -> tuple[x509.Certificate, list[x509.Certificate]]:
+    """The identity's certificate and the file's others, each read in full now: cryptography
+    parses names, extensions and keys when first asked, and a damaged certificate must be
+    refused at import, not on a page that shows it later."""
+    try:
+        certificate = loaded.cert.certificate
+        others = [extra.certificate for extra in loaded.additional_certs]
+        for each in [certificate, *others]:
+            each.subject, each.issuer, each.public_key()
+            list(each.extensions)
+        return certificate, [other for other in others if other != certificate]
+    except (*ASN1_ERRORS, x509.DuplicateExtension, x509.InvalidVersion) as error:
+        raise P12Error(f"A certificate in the file is malformed: {error}.") from None
 
 
 def check_contents(loaded: pkcs12.PKCS12KeyAndCertificates) -> None:
@@ -187,17 +212,6 @@ def check_contents(loaded: pkcs12.PKCS12KeyAndCertificates) -> None:
                 "The private key in the file does not belong to any of its certificates."
             )
         raise P12Error("The file holds a private key but no certificate.")
-
-
-def check_readable(certificates: list[x509.Certificate]) -> None:
-    """cryptography reads a certificate's names, extensions and key when first asked: ask
-    now, so that a damaged one is refused at import, not on a page that shows it later."""
-    for certificate in certificates:
-        try:
-            certificate.subject, certificate.issuer, certificate.public_key()
-            list(certificate.extensions)
-        except (*ASN1_ERRORS, x509.DuplicateExtension) as error:
-            raise P12Error(f"A certificate in the file is malformed: {error}.") from None
 
 
 def check_key_matches(certificate: x509.Certificate, private_key) -> None:
