@@ -28,7 +28,11 @@ def apply_environment_options(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     argv = apply_environment_options(sys.argv[1:] if argv is None else argv)
-    if argv[:1] != ["run"]:
+    if argv[:1] == ["run"]:
+        from signing_service.monitoring.multiprocess import use_shared_directory
+
+        use_shared_directory()  # before anything imports prometheus_client
+    else:
         # Ops commands print their own results; the service's INFO lines would be noise there.
         os.environ.setdefault("SIGNING_SERVICE_LOG_LEVEL", "WARNING")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "signing_service.settings")

@@ -45,6 +45,9 @@ CLIENT_WHEEL_DIR = Path(env("CLIENT_WHEEL_DIR") or DATA_DIR / "client")
 # The URL clients use; shown on the main page. Empty: derived from each request.
 PUBLIC_URL = env("PUBLIC_URL").rstrip("/")
 
+# The bearer token Prometheus presents at /metrics; without one, /metrics does not exist.
+METRICS_TOKEN = env("METRICS_TOKEN")
+
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -63,6 +66,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "signing_service.monitoring.middleware.ApiLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "signing_service.middleware.ContentSecurityPolicyMiddleware",

@@ -29,6 +29,7 @@ from signing_service.api.signing import SignJob, prepare, sign_jobs
 from signing_service.audit import records
 from signing_service.audit.models import AuditEvent, RequestType, Status
 from signing_service.identities.models import Identity
+from signing_service.monitoring import metrics
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class VersionOut(Schema):
 
 @api.exception_handler(errors.ApiError)
 def api_error(request: HttpRequest, error: errors.ApiError):
+    """Every refusal of the client API is answered here (and counted)."""
+    metrics.API_REFUSALS.labels(error.code).inc()
     return api.create_response(request, error.body(), status=error.status)
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from signing_service.audit.models import AuditEvent, RequestType, Source, Status
 from signing_service.configuration.models import ServiceSettings
+from signing_service.monitoring import metrics
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,13 @@ def build(
 
 def save_all(events: list[AuditEvent]) -> None:
     """Write records in one transaction (all or none), then purge old ones if it is time."""
-    with transaction.atomic():
-        AuditEvent.objects.bulk_create(events)
+    try:
+        with transaction.atomic():
+            AuditEvent.objects.bulk_create(events)
+    except DatabaseError:
+        metrics.AUDIT_WRITE_FAILURES.inc()
+        raise
+    metrics.count_audited(events)
     try:
         purge_if_due()
     except DatabaseError:

@@ -14,6 +14,7 @@ from gunicorn.app.base import BaseApplication
 
 from signing_service.accounts.bootstrap import prepare_database, users_with_default_password
 from signing_service.environment import env, env_int
+from signing_service.monitoring import multiprocess
 from signing_service.tls import certificate_sha256, ensure_self_signed_certificate
 
 log = logging.getLogger("signing_service")
@@ -109,6 +110,8 @@ class Command(BaseCommand):
             "proc_name": "signing-service",
             # gunicorn's control socket lives in $HOME and would clash between instances.
             "control_socket_disable": True,
+            "child_exit": multiprocess.worker_exited,
+            "on_exit": multiprocess.server_exited,
         }
         if settings.BEHIND_PROXY:
             options["forwarded_allow_ips"] = env("TRUSTED_PROXIES", "127.0.0.1,::1")

@@ -1,0 +1,108 @@
+"""Probes and metrics on the real service: gunicorn with two workers over TLS, as deployed.
+
+A scrape after signing shows every signature, whichever worker signed it (prometheus_client's
+multiprocess mode); the probes and scrapes stay out of the access log; a replica started with
+another master key is alive but not ready, and says which check fails and nothing more.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from signing_service.test import RunningService, make_identity
+
+TOKEN = "scraper-token"
+SIGNATURES = 12
+
+
+@pytest.fixture
+def service_with_metrics(service_environment, tmp_path):
+    environment = {
+        **service_environment,
+        "SIGNING_SERVICE_METRICS_TOKEN": TOKEN,
+        "SIGNING_SERVICE_WORKERS": "2",
+        "TMPDIR": str(tmp_path / "tmp"),  # where the counts of the workers go
+    }
+    (tmp_path / "tmp").mkdir()
+    service = RunningService(tmp_path / "data", environment)
+    yield service.start()
+    service.stop()
+
+
+def get(service: RunningService, path: str, **headers) -> httpx.Response:
+    # A new connection each time, so that requests reach either worker.
+    with httpx.Client(base_url=service.url, verify=service.ssl_context(), timeout=30) as client:
+        return client.get(path, headers=headers)
+
+
+def scrape(service: RunningService) -> dict[tuple[str, frozenset], float]:
+    response = get(service, "/metrics", Authorization=f"Bearer {TOKEN}")
+    assert response.status_code == 200, response.text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def test_a_scrape_counts_every_signature_whichever_worker_made_it(
+    service_with_metrics, new_ops, new_client_api, tmp_path
+):
+    service = service_with_metrics
+    ops, api = new_ops(service), new_client_api(service)
+    made = make_identity()
+    sha1 = ops.import_identity(made)
+    token = api.register_client(ops.create_api_key("metrics"), "machine-1", "build-1")
+
+    for number in range(SIGNATURES):
+        digest = base64.b64encode(hashlib.sha256(b"%d" % number).digest()).decode()
+        body = {"certificate": sha1, "algorithm": "rsa-pkcs1v15-sha256", "digest": digest}
+        with httpx.Client(base_url=service.url, verify=service.ssl_context()) as client:
+            response = client.post(
+                "/api/v1/sign", json=body, headers={"Authorization": f"Bearer {token}"}
+            )
+        assert response.status_code == 200, response.text
+
+    scraped = scrape(service)
+    signed = {"identity_sha1": sha1, "algorithm": "rsa-pkcs1v15-sha256", "outcome": "success"}
+    assert scraped[("signing_service_signatures_total", frozenset(signed.items()))] == SIGNATURES
+    assert scraped[("signing_service_clients", frozenset({("state", "active")}))] == 1
+    assert len(worker_lines(service)) == 2
+    log = service.log()
+    assert "/api/v1/sign" in log
+    for quiet in ("/healthz", "/readyz", "/metrics"):
+        assert quiet not in log, quiet
+
+    assert service.stop() == 0
+    assert list((tmp_path / "tmp").iterdir()) == []  # the counts' directory is gone
+
+
+def worker_lines(service: RunningService) -> list[str]:
+    return [line for line in service.log().splitlines() if "Booting worker" in line]
+
+
+def test_probes_answer_ok_without_sign_in(service_with_metrics):
+    for path in ("/healthz", "/readyz"):
+        response = get(service_with_metrics, path)
+        assert (response.status_code, response.text) == (200, "ok\n"), path
+    assert get(service_with_metrics, "/metrics").status_code == 401
+
+
+def test_a_replica_with_another_master_key_is_alive_but_not_ready(running_service, new_ops):
+    new_ops(running_service).import_identity(make_identity())
+    running_service.stop()
+    other_key = base64.b64encode(secrets.token_bytes(32)).decode()
+    running_service.env["SIGNING_SERVICE_MASTER_KEY"] = other_key
+    running_service.start()
+
+    assert get(running_service, "/healthz").status_code == 200
+    response = get(running_service, "/readyz")
+    assert (response.status_code, response.text) == (503, "master-key\n")
+    assert "Not ready: the master-key check failed" in running_service.log()
+    assert other_key not in running_service.log()
