@@ -39,11 +39,15 @@ def main(argv: list[str] | None = None) -> None:
 
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
+    from django.db import OperationalError
 
     try:
         execute_from_command_line(["signing-service", *argv])
     except ImproperlyConfigured as error:
         sys.exit(f"signing-service: configuration error: {error}")
+    except OperationalError as error:  # unreachable, wrong password, no such database, ...
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        sys.exit(f"signing-service: the database cannot be used: {reason}")
 
 
 if __name__ == "__main__":

@@ -94,15 +94,23 @@ def test_probes_answer_ok_without_sign_in(service_with_metrics):
     assert get(service_with_metrics, "/metrics").status_code == 401
 
 
-def test_a_replica_with_another_master_key_is_alive_but_not_ready(running_service, new_ops):
-    new_ops(running_service).import_identity(make_identity())
-    running_service.stop()
+def test_a_replica_whose_master_key_opens_no_identity_is_alive_but_not_ready(
+    running_service, new_ops, tmp_path
+):
+    # Two replicas of one database, given different master keys (a deployment mistake): the
+    # second starts while there is no identity, then one is imported through the first.
     other_key = base64.b64encode(secrets.token_bytes(32)).decode()
-    running_service.env["SIGNING_SERVICE_MASTER_KEY"] = other_key
-    running_service.start()
+    environment = {**running_service.env, "SIGNING_SERVICE_MASTER_KEY": other_key}
+    other = RunningService(running_service.data_dir, environment).start()
+    try:
+        assert get(other, "/readyz").status_code == 200
+        new_ops(running_service).import_identity(make_identity())
 
-    assert get(running_service, "/healthz").status_code == 200
-    response = get(running_service, "/readyz")
-    assert (response.status_code, response.text) == (503, "master-key\n")
-    assert "Not ready: the master-key check failed" in running_service.log()
-    assert other_key not in running_service.log()
+        assert get(other, "/healthz").status_code == 200
+        response = get(other, "/readyz")
+        assert (response.status_code, response.text) == (503, "master-key\n")
+        assert get(running_service, "/readyz").status_code == 200
+        assert "Not ready: the master-key check failed" in other.log()
+        assert other_key not in other.log()
+    finally:
+        other.stop()

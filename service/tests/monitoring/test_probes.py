@@ -9,6 +9,7 @@ from django.db import connection
 from django.test import override_settings
 
 from signing_service.audit.models import AuditEvent
+from signing_service.identities import models as identity_models
 from signing_service.master_key import KEY_SIZE
 from signing_service.monitoring import readiness
 from signing_service.monitoring.access_log import QuietAccessLogger
@@ -60,7 +61,7 @@ class ReadyzTestCase(BaseTestCase):
     def test_another_master_key_is_named(self):
         self.store_identity()
         other_key = bytes(range(KEY_SIZE))
-        with mock.patch.object(readiness, "current_master_key", return_value=other_key):
+        with mock.patch.object(identity_models, "current_master_key", return_value=other_key):
             response = self.client.get("/readyz")
 
         self.assertEqual((response.status_code, response.content), (503, b"master-key\n"))

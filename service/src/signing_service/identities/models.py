@@ -6,6 +6,7 @@ import base64
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models import Q
 
@@ -110,3 +111,23 @@ def read_new_identity(data: bytes, password: str, replacing: Identity | None = N
     if existing := duplicate.first():
         raise P12Error(f"This identity is already imported as “{existing.common_name}”.")
     return parsed
+
+
+def check_master_key() -> None:
+    """Refuse (``ImproperlyConfigured``) a master key that does not open the stored identities:
+    a service started without the key it was installed with would make a new one, and every
+    identity would fail to sign, or be sealed under two keys."""
+    identity = Identity.objects.only("sha256", "wrapped_data_key").first()
+    master_key = current_master_key()
+    if identity is None:
+        return
+    try:
+        envelope.unwrap_data_key(
+            bytes(identity.wrapped_data_key), master_key, identity.seal_context
+        )
+    except envelope.UnsealError:
+        raise ImproperlyConfigured(
+            "The database holds identities sealed under another master key: give this service "
+            "the master key it was installed with (SIGNING_SERVICE_MASTER_KEY or "
+            "SIGNING_SERVICE_MASTER_KEY_FILE)."
+        ) from None
