@@ -12,8 +12,10 @@ from signing_service.identities.models import Identity
 from signing_service.identities.p12 import parse_p12
 from signing_service.test import P12_PASSWORD, BaseTestCase, make_identity
 
-# Public: the client package and the service's certificate, which build machines download.
-PUBLIC = {"client_download", "service_certificate"}
+# Public: the client package and the service's certificate, which build machines download;
+# the probes and the metrics, for orchestrators and Prometheus (metrics need their own token:
+# service/tests/monitoring).
+PUBLIC = {"client_download", "service_certificate", "healthz", "readyz", "metrics"}
 OPEN_TO_EVERY_USER = PUBLIC | {
     "home",
     "accounts:login",
