@@ -79,7 +79,7 @@ def prepare(plan: Plan, folder: Path) -> list:
     identity = make_identity("Developer ID Installer: Fuzz (ABCDE12345)", installer=True)
     signer = LocalSigner(identity.certificate, identity.private_key, [identity.ca_certificate])
     extra = {path: magic_of(path) for path in files_under(plan.extra_seeds)}
-    executables = macho.unsigned_seeds(folder)
+    executables = macho.unsigned_seeds(folder) if {"macho", "bundle"} & set(plan.targets) else {}
     made = {}
     if "macho" in plan.targets:
         real = [path for path, magic in extra.items() if macho.is_macho(magic)]
@@ -164,10 +164,13 @@ def run_stripe(plan: Plan, targets: list, folder: Path, stripe: int, say) -> Rep
     report = Report()
     started = last_said = time.monotonic()
     deadline = started + plan.minutes * 60 if plan.minutes else None
-    numbers = [plan.only] if plan.only is not None else itertools.count(stripe, plan.jobs)
+    if plan.only is not None:
+        numbers = [plan.only]
+    elif plan.mutants is not None:
+        numbers = range(stripe, plan.mutants, plan.jobs)
+    else:
+        numbers = itertools.count(stripe, plan.jobs)
     for number in numbers:
-        if plan.mutants is not None and number >= plan.mutants:
-            break
         for target in targets:
             if deadline and time.monotonic() > deadline:
                 return report

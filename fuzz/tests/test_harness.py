@@ -161,3 +161,11 @@ def test_a_finding_is_kept_with_how_to_make_it_again(tmp_path):
     assert not (kept / "fifo").exists()  # special files are not copied
     assert "scripts/fuzz --seed 3 --target broken --only 5" in (kept / "FINDING.txt").read_text()
     assert list(trials.iterdir()) == []  # the trial's own folder is gone
+
+
+def test_a_finding_is_made_again_alone_from_its_number(capsys):
+    from fuzz.__main__ import main
+
+    assert main(["--target", "p12", "--seed", "3", "--only", "150"]) == 0
+
+    assert capsys.readouterr().out.splitlines()[-1] == "1 mutants (p12 1), 0 findings"
