@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fuzz import macho
-from fuzz.harness import Finding, Limits, expect_clean, expect_unchanged, run_cli, snapshot
+from fuzz.harness import Finding, Limits, checked_cli, expect_unchanged, run_cli, snapshot
 from fuzz.mutations import mutate
 
 HOSTILE_NAMES = [
@@ -380,25 +380,24 @@ class BundleTarget:
 
     def check(self, app: App, must_refuse: bool) -> None:
         before = snapshot(app.folder)
-        verdict = self.codesign("-v", app.root, line_prefix=f"{app.root}: ")
+        problems = f"{app.root}: "  # -v lists problems, one line each, naming the app
+        verdict = checked_cli("codesign", "-v", app.root, limits=self.limits, line_prefix=problems)
         if verdict.status == 0 and must_refuse:
             raise Finding("codesign -v accepted an app whose sealed content changed")
-        self.codesign("-d", "-vvv", app.root, line_prefix="")  # -d describes on stderr
+        # -d describes the signature on stderr, in many lines.
+        checked_cli("codesign", "-d", "-vvv", app.root, limits=self.limits, line_prefix="")
         expect_unchanged(before, snapshot(app.folder), "checking changed files")
-        signing = self.codesign("-f", "-s", "-", "--deep", app.root)
+        signing = checked_cli("codesign", "-f", "-s", "-", "--deep", app.root, limits=self.limits)
         outside = snapshot(app.folder, leave_out=app.root)
         expect_unchanged(snapshot_without(before, app), outside, "signing wrote outside the app")
         if signing.status == 0:
-            after = self.codesign("-v", app.root, line_prefix=f"{app.root}: ")
+            after = checked_cli(
+                "codesign", "-v", app.root, limits=self.limits, line_prefix=problems
+            )
             if after.status != 0:
                 raise Finding(f"signed, then refused by codesign -v: {after.stderr.strip()}")
         else:
             expect_unchanged(before, snapshot(app.folder), "a refused app changed")
-
-    def codesign(self, *arguments, line_prefix: str | None = None):
-        argv = ["codesign", *map(str, arguments)]
-        outcome = run_cli(argv, self.limits)
-        return expect_clean(outcome, self.limits, " ".join(argv[:-1]), line_prefix=line_prefix)
 
 
 def snapshot_without(entries: dict[str, tuple], app: App) -> dict[str, tuple]:

@@ -152,6 +152,13 @@ def run_cli(argv: list[str], limits: Limits) -> Outcome:
     return run_isolated(lambda: cli.main(argv), limits)
 
 
+def checked_cli(*arguments, limits: Limits, line_prefix: str | None = None) -> Outcome:
+    """``signing-manager ARGUMENTS`` (the last one the input), held to ``expect_clean``."""
+    argv = [str(argument) for argument in arguments]
+    what = " ".join(argv[:-1])
+    return expect_clean(run_cli(argv, limits), limits, what, line_prefix=line_prefix)
+
+
 def run_engine(
     call: Callable[[], object], limits: Limits, refusals=(SigningManagerError,)
 ) -> Outcome:

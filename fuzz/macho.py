@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fuzz.harness import Finding, Limits, expect_clean, expect_unchanged, run_cli, snapshot
+from fuzz.harness import Finding, Limits, checked_cli, expect_unchanged, snapshot
 from fuzz.mutations import Field, Layout, Region, mutate
 from signing_manager.codesign.signing import SigningOptions, sign_macho
 
@@ -250,23 +250,18 @@ class MachOTarget:
 
     def check(self, chosen: Seed, mutant: bytes, path: Path, folder: Path) -> None:
         before, beside = snapshot(folder), snapshot(folder, leave_out=path)
-        verdict = self.codesign("-v", path)
+        problems = f"{path}: "  # -v lists problems, one line each, naming the file
+        verdict = checked_cli("codesign", "-v", path, limits=self.limits, line_prefix=problems)
         if verdict.status == 0 and changed_signed_bytes(chosen, mutant):
             raise Finding("codesign -v accepted a file whose signed bytes changed")
-        self.codesign("-d", "-vvv", path, line_prefix="")
+        # -d describes the signature on stderr, in many lines.
+        checked_cli("codesign", "-d", "-vvv", path, limits=self.limits, line_prefix="")
         expect_unchanged(before, snapshot(folder), "checking changed files")
-        signing = self.codesign("-f", "-s", "-", path)
+        signing = checked_cli("codesign", "-f", "-s", "-", path, limits=self.limits)
         if signing.status == 0:
             expect_unchanged(beside, snapshot(folder, leave_out=path), "signing wrote elsewhere")
-            after = self.codesign("-v", path)
+            after = checked_cli("codesign", "-v", path, limits=self.limits, line_prefix=problems)
             if after.status != 0:
                 raise Finding(f"signed, then refused by codesign -v: {after.stderr.strip()}")
         else:
             expect_unchanged(before, snapshot(folder), "a refused file changed")
-
-    def codesign(self, *arguments, line_prefix: str | None = None):
-        argv = ["codesign", *map(str, arguments)]
-        path = str(arguments[-1])
-        outcome = run_cli(argv, self.limits)
-        prefix = f"{path}: " if line_prefix is None and "-v" in arguments else line_prefix
-        return expect_clean(outcome, self.limits, " ".join(argv[:-1]), line_prefix=prefix)

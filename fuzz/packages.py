@@ -34,9 +34,9 @@ from xml.etree import ElementTree
 from fuzz.harness import (
     Finding,
     Limits,
+    checked_cli,
     expect_clean,
     expect_unchanged,
-    run_cli,
     run_engine,
     snapshot,
 )
@@ -308,5 +308,4 @@ class PackageTarget:
         destination.write_bytes(sign_package(data, self.signer, force=True))
 
     def pkgutil(self, path: Path):
-        outcome = run_cli(["pkgutil", "--check-signature", str(path)], self.limits)
-        return expect_clean(outcome, self.limits, "pkgutil --check-signature")
+        return checked_cli("pkgutil", "--check-signature", path, limits=self.limits)
