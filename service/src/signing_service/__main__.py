@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"signing-service: configuration error: {error}")
     except OperationalError as error:  # unreachable, wrong password, no such database, ...
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        sys.exit(f"signing-service: the database cannot be used: {reason}")
+        sys.exit(f"signing-service: the database cannot be used: {reason.rstrip('.')}.")
 
 
 if __name__ == "__main__":
