@@ -8,14 +8,16 @@ another master key is alive but not ready, and says which check fails and nothin
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import secrets
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from signing_service.test import RunningService, make_identity
+from signing_service.test import RunningService, TcpForwarder, make_identity
 
 TOKEN = "scraper-token"
 SIGNATURES = 12
@@ -114,3 +116,47 @@ def test_a_replica_whose_master_key_opens_no_identity_is_alive_but_not_ready(
         assert other_key not in other.log()
     finally:
         other.stop()
+
+
+@contextlib.contextmanager
+def database_down(service: RunningService, forwarder: TcpForwarder | None):
+    """The service's database gone for a while: PostgreSQL's connections cut (through
+    ``forwarder``), or SQLite's file replaced by a folder, which no connection can open."""
+    if forwarder is not None:
+        forwarder.cut()
+        try:
+            yield
+        finally:
+            forwarder.restore()
+        return
+    database = service.data_dir / "signing-service.sqlite3"
+    aside = database.with_name("aside.sqlite3")
+    database.rename(aside)
+    database.mkdir()
+    try:
+        yield
+    finally:
+        database.rmdir()
+        aside.rename(database)
+
+
+def test_without_its_database_a_replica_is_alive_but_not_ready(service_environment, tmp_path):
+    environment, forwarder = dict(service_environment), None
+    if "DATABASE_URL" in environment:  # PostgreSQL: reach it through a port that can be cut
+        parts = urlsplit(environment["DATABASE_URL"])
+        forwarder = TcpForwarder(parts.port or 5432, parts.hostname)
+        environment["DATABASE_URL"] = parts._replace(
+            netloc=f"{parts.username}@127.0.0.1:{forwarder.port}"
+        ).geturl()
+    service = RunningService(tmp_path / "data", environment).start()
+    try:
+        assert get(service, "/readyz").text == "ok\n"
+        with database_down(service, forwarder):
+            assert get(service, "/healthz").status_code == 200
+            response = get(service, "/readyz")
+            assert (response.status_code, response.text) == (503, "database\n")
+        assert get(service, "/readyz").text == "ok\n"
+        assert "Not ready: the database check failed" in service.log()
+        assert "Ready again." in service.log()
+    finally:
+        service.stop()
