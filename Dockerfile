@@ -29,6 +29,15 @@ ENV LANG=C.UTF-8 \
 # the result complete. This layer changes only when the lock does.
 FROM base AS deps
 WORKDIR /build
+# Runs a download step with the build secrets, when given: a TLS-inspecting proxy's CA, another
+# package index (see the top of this file).
+RUN printf '%s\n' '#!/bin/sh' 'set -eu' \
+      'if [ -s /run/secrets/cacert ]; then' \
+      '  export PIP_CERT=/run/secrets/cacert SSL_CERT_FILE=/run/secrets/cacert; fi' \
+      'if [ -s /run/secrets/pip_index_url ]; then' \
+      '  PIP_INDEX_URL="$(cat /run/secrets/pip_index_url)"; export PIP_INDEX_URL; fi' \
+      'exec "$@"' > with-build-secrets \
+ && chmod 755 with-build-secrets
 COPY requirements.lock ./
 RUN python3 -c 'import re; \
 blocks = [b for b in re.split(r"\n(?=\S)", open("requirements.lock").read()) if b[:1].isalpha()]; \
@@ -38,14 +47,9 @@ keep = {"signing-service", "signing-manager"}; \
 [keep.update(n for n, users in needed_by.items() if users & keep) for _ in needed_by]; \
 print("\n".join(b.strip() for b in blocks if name(b) in keep))' > runtime.lock
 RUN --mount=type=secret,id=cacert --mount=type=secret,id=pip_index_url \
-    set -eu; \
-    if [ -s /run/secrets/cacert ]; then \
-      export PIP_CERT=/run/secrets/cacert SSL_CERT_FILE=/run/secrets/cacert; fi; \
-    if [ -s /run/secrets/pip_index_url ]; then \
-      PIP_INDEX_URL="$(cat /run/secrets/pip_index_url)"; export PIP_INDEX_URL; fi; \
-    python3 -m venv /app/venv; \
-    /app/venv/bin/pip install --quiet --no-compile --require-hashes --no-deps \
-      --only-binary :all: -r runtime.lock
+    python3 -m venv /app/venv \
+ && ./with-build-secrets /app/venv/bin/pip install --quiet --no-compile --require-hashes \
+      --no-deps --only-binary :all: -r runtime.lock
 
 
 # The two wheels: the service and the client (what scripts/build-client makes with uv; pip and
@@ -56,12 +60,8 @@ COPY client/src client/src
 COPY service/pyproject.toml service/
 COPY service/src service/src
 RUN --mount=type=secret,id=cacert --mount=type=secret,id=pip_index_url \
-    set -eu; \
-    if [ -s /run/secrets/cacert ]; then \
-      export PIP_CERT=/run/secrets/cacert SSL_CERT_FILE=/run/secrets/cacert; fi; \
-    if [ -s /run/secrets/pip_index_url ]; then \
-      PIP_INDEX_URL="$(cat /run/secrets/pip_index_url)"; export PIP_INDEX_URL; fi; \
-    /app/venv/bin/pip wheel --quiet --no-deps --wheel-dir /wheels ./client ./service
+    ./with-build-secrets /app/venv/bin/pip wheel --quiet --no-deps --wheel-dir /wheels \
+      ./client ./service
 
 
 FROM base AS runtime
