@@ -1,5 +1,6 @@
 """What ``/readyz`` checks before a replica takes traffic: each check is a function that
-returns nothing when it holds and raises ``NotReady`` naming itself when it does not.
+returns nothing when it holds and raises when it does not (``NotReady`` when nothing else went
+wrong); ``failing_check`` names the first that fails.
 
 - ``database``: a connection answers.
 - ``migrations``: no migration of the code is missing from the database (a replica of a new
@@ -12,7 +13,6 @@ returns nothing when it holds and raises ``NotReady`` naming itself when it does
 
 from __future__ import annotations
 
-import functools
 import logging
 
 from django.db import connection, transaction
@@ -36,20 +36,21 @@ def check_database() -> None:
         cursor.execute("SELECT 1")
 
 
-@functools.cache
-def migrations_applied() -> bool:
-    """Whether every migration is applied. Only a True is kept: migrations are not undone
-    under a running service, so once applied they stay applied for this process."""
-    executor = MigrationExecutor(connection)
-    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
-        migrations_applied.cache_clear()
-        return False
-    return True
+class Migrations:
+    """Whether this version's migrations are applied. Migrations are not undone under a
+    running service, so once they are, that is remembered (reading the migration graph takes
+    a while); until then each check looks again."""
 
+    applied = False
 
-def check_migrations() -> None:
-    if not migrations_applied():
-        raise NotReady("migrations of this version are not applied")
+    @classmethod
+    def check(cls) -> None:
+        if cls.applied:
+            return
+        executor = MigrationExecutor(connection)
+        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+            raise NotReady("migrations of this version are not applied")
+        cls.applied = True
 
 
 class RolledBack(Exception):
@@ -72,7 +73,7 @@ def check_audit() -> None:
 
 CHECKS = {
     "database": check_database,
-    "migrations": check_migrations,
+    "migrations": Migrations.check,
     "master-key": check_master_key,  # another replica may have imported under another key
     "audit": check_audit,
 }
