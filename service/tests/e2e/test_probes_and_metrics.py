@@ -11,6 +11,7 @@ import base64
 import contextlib
 import hashlib
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import httpx
@@ -20,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from signing_service.test import RunningService, TcpForwarder, make_identity
 
 TOKEN = "scraper-token"
+THREADS = 4  # SIGNING_SERVICE_THREADS of the test services (service_environment)
 SIGNATURES = 12
 
 
@@ -150,12 +152,19 @@ def test_without_its_database_a_replica_is_alive_but_not_ready(service_environme
         ).geturl()
     service = RunningService(tmp_path / "data", environment).start()
     try:
-        assert get(service, "/readyz").text == "ok\n"
+        # Every worker thread holds a database connection when the database goes away...
+        with ThreadPoolExecutor(THREADS) as pool:
+            assert set(pool.map(lambda _: get(service, "/readyz").text, range(4 * THREADS))) == {
+                "ok\n"
+            }
         with database_down(service, forwarder):
             assert get(service, "/healthz").status_code == 200
             response = get(service, "/readyz")
             assert (response.status_code, response.text) == (503, "database\n")
-        assert get(service, "/readyz").text == "ok\n"
+        # ... and none of those stale connections fails a request once it is back.
+        assert [get(service, "/readyz").text for _ in range(2 * THREADS)] == ["ok\n"] * (
+            2 * THREADS
+        )
         assert "Not ready: the database check failed" in service.log()
         assert "Ready again." in service.log()
     finally:
