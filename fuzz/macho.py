@@ -27,6 +27,7 @@ from pathlib import Path
 from fuzz.harness import Finding, Limits, checked_cli, expect_unchanged, snapshot
 from fuzz.mutations import Field, Layout, Region, mutate
 from signing_manager.codesign.signing import SigningOptions, sign_macho
+from signing_manager.codesign.universal import Slice, build_universal
 
 FAT_MAGIC = 0xCAFEBABE
 THIN_MAGICS = {0xFEEDFACE: 28, 0xFEEDFACF: 32}  # header sizes
@@ -175,18 +176,9 @@ def build(folder: Path, name: str, target: str, kind: str = "exe") -> bytes:
     return output.read_bytes()
 
 
-def universal(folder: Path, *slices: bytes) -> bytes:
-    """A fat file of ``slices`` (each aligned to 2^14, as lipo does for arm64)."""
-    alignment = 1 << 14
-    header = struct.pack(">II", FAT_MAGIC, len(slices))
-    body, offset = b"", alignment
-    for data in slices:
-        cputype, cpusubtype = struct.unpack_from("<ii", data, 4)
-        header += struct.pack(">iiIII", cputype, cpusubtype, offset, len(data), 14)
-        padded = data + bytes(-len(data) % alignment)
-        body += padded
-        offset += len(padded)
-    return header + bytes(alignment - len(header)) + body
+def universal(*slices: bytes) -> bytes:
+    """A fat file of thin ``slices``, laid out by our own writer (lipo's alignment)."""
+    return build_universal([Slice(*struct.unpack_from("<II", data, 4), data) for data in slices])
 
 
 def unsigned_seeds(folder: Path) -> dict[str, bytes]:
@@ -196,7 +188,7 @@ def unsigned_seeds(folder: Path) -> dict[str, bytes]:
         "arm64-exe": arm64,
         "x86_64-exe": x86_64,
         "arm64-dylib": build(folder, "arm64-dylib", "arm64-apple-macos11", "dylib"),
-        "universal-exe": universal(folder, x86_64, arm64),
+        "universal-exe": universal(x86_64, arm64),
     }
 
 
