@@ -17,15 +17,30 @@ from fuzz.campaign import TARGETS, Plan, run
 from fuzz.harness import Limits
 
 
+def positive(kind):
+    """An argparse type: a number of ``kind`` above zero, or a one-line usage error."""
+
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above zero, not {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its message
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/fuzz", description=__doc__.split("\n")[0])
     budget = parser.add_mutually_exclusive_group()
-    budget.add_argument("--minutes", type=float, help="run until this much time has passed")
-    budget.add_argument("--mutants", type=int, help="mutants per target (default 100)")
+    budget.add_argument(
+        "--minutes", type=positive(float), help="run until this much time has passed"
+    )
+    budget.add_argument("--mutants", type=positive(int), help="mutants per target (default 100)")
     parser.add_argument("--seed", type=int, default=1, help="the campaign's seed (default 1)")
     parser.add_argument("--target", action="append", choices=TARGETS, help="default: all")
     parser.add_argument("--only", type=int, metavar="N", help="try mutant N alone")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--jobs", type=positive(int), default=os.cpu_count() or 1)
     parser.add_argument(
         "--findings",
         type=Path,
@@ -41,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--seconds-limit",
-        type=float,
+        type=positive(float),
         default=Limits.seconds,
         help="how long one command may take (default %(default)s)",
     )

@@ -169,3 +169,14 @@ def test_a_finding_is_made_again_alone_from_its_number(capsys):
     assert main(["--target", "p12", "--seed", "3", "--only", "150"]) == 0
 
     assert capsys.readouterr().out.splitlines()[-1] == "1 mutants (p12 1), 0 findings"
+
+
+@pytest.mark.parametrize("option", ["--jobs=0", "--mutants=-3", "--minutes=0", "--seconds-limit=0"])
+def test_a_budget_that_is_not_positive_is_refused_before_any_work(option, capsys):
+    from fuzz.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([option])
+
+    assert exit_.value.code == 2
+    assert "must be above zero" in capsys.readouterr().err
