@@ -81,3 +81,29 @@ def test_it_carries_the_chain_and_the_extra_attributes():
         "signing_time",
     ]
     assert signed_data["encap_content_info"]["content"].native is None  # detached
+
+
+def test_the_certificates_are_stored_signer_first_then_up_to_the_root():
+    # Apple's order, not DER's sorted SET OF: the root's encoding (shorter, so a smaller length
+    # byte) sorts before the leaf's here.
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root = self_signed(root_key)
+    now = datetime.datetime.now(datetime.UTC)
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Leaf")]))
+        .issuer_name(root.subject)
+        .public_key(RSA_KEY.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(root_key, hashes.SHA256())
+    )
+    der = [c.public_bytes(serialization.Encoding.DER) for c in (leaf, root)]
+    assert sorted(der) != der  # DER's order would put the root first
+    signer = LocalSigner(leaf, RSA_KEY, chain=[root])
+
+    signature = detached_signature(signer, hashlib.sha256(b"x").digest(), Algorithm.RSA_PSS_SHA256)
+
+    stored = cms.ContentInfo.load(signature)["content"]["certificates"]
+    assert [item.chosen.dump() for item in stored] == der
