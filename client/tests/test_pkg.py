@@ -8,7 +8,7 @@ import pytest
 
 from signing_manager.errors import SigningManagerError
 from signing_manager.local_key import LocalSigner
-from signing_manager.pkg.signing import AlreadySigned, has_installer_usage, sign_package
+from signing_manager.pkg.signing import AlreadySigned, sign_package
 from signing_manager.pkg.verify import check_package, describe
 from signing_manager.pkg.xar import XarArchive, XarError
 from signing_service.test import make_identity
@@ -167,11 +167,6 @@ def test_a_package_whose_file_was_damaged_is_not_signed(packages, signer):
     damaged = packages.flip_file_byte(packages.build("files"))
     with pytest.raises(XarError, match="A file's data does not match its checksum"):
         sign_package(damaged, signer)
-
-
-def test_the_installer_usage_is_recognised():
-    assert has_installer_usage(make_identity(installer=True).certificate)
-    assert not has_installer_usage(make_identity(installer=False).certificate)
 
 
 def test_a_timestamped_signature_verifies_and_names_its_time(packages, signer, identity, tsa):

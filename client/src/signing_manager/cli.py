@@ -45,8 +45,9 @@ from signing_manager.errors import (
     SigningManagerError,
     one_line,
 )
+from signing_manager.key_usage import signs_installers
 from signing_manager.logs import log_path, set_up_logging
-from signing_manager.pkg.signing import has_installer_usage, sign_package
+from signing_manager.pkg.signing import sign_package
 from signing_manager.pkg.verify import check_package
 from signing_manager.pkg.verify import describe as describe_package
 from signing_manager.pkg.xar import XarArchive
@@ -381,7 +382,7 @@ def productsign_command(settings: Settings, arguments) -> int:
     service = connect(settings)
     try:
         signer = RemoteSigner(service, find_identity(service.identities(), arguments.sign))
-        if not has_installer_usage(signer.certificate):
+        if not signs_installers(signer.certificate):
             print(
                 f"signing-manager: warning: “{signer.identity.common_name}” lacks the "
                 "installer-signing usage (1.2.840.113635.100.4.13); Installer may refuse "

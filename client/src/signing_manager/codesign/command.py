@@ -21,6 +21,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from signing_manager.cms import common_name
 from signing_manager.codesign.bundle import (
     bundle_of_executable,
     check_bundle,
@@ -34,6 +35,7 @@ from signing_manager.codesign.files import FileError, Replacement, map_file
 from signing_manager.codesign.signing import SigningOptions, lay_out, sign_requests
 from signing_manager.codesign.verify import check_macho
 from signing_manager.errors import ConfigurationError, SigningManagerError, one_line
+from signing_manager.key_usage import signs_code
 from signing_manager.timestamp import timestamp_url
 
 OpenSigner = Callable[[str], AbstractContextManager]
@@ -90,6 +92,12 @@ def run(arguments, open_signer: OpenSigner) -> int:
     options = options_from(arguments)
     failures = 0
     with open_signer(arguments.sign) as signer:
+        if signer is not None and not signs_code(signer.certificate):
+            print(
+                f"signing-manager: warning: “{one_line(common_name(signer.certificate))}” lacks "
+                "the code-signing usage; macOS may refuse code signed with it.",
+                file=sys.stderr,
+            )
         for path in arguments.paths:
             try:
                 sign_path(path, signer, options, arguments.deep)

@@ -22,7 +22,6 @@ import zlib
 from dataclasses import dataclass
 from xml.etree import ElementTree
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -34,7 +33,6 @@ from signing_manager.timestamp import TIMESTAMP_RESERVE
 
 CHECKSUM_SIZE = 20
 CMS_SLACK = 1024
-INSTALLER_EKU = "1.2.840.113635.100.4.13"
 XMLDSIG = "http://www.w3.org/2000/09/xmldsig#"
 SIGNATURE_TAGS = ("signature", "x-signature")
 
@@ -173,11 +171,3 @@ def sign_package(
     certificates = [signer.certificate, *signer.chain]
     layout = plan(signer, timestamped=bool(timestamp_url))
     return signed_package(archive, signer, certificates, layout, timestamp_url)
-
-
-def has_installer_usage(certificate) -> bool:
-    try:
-        usages = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return False
-    return any(usage.dotted_string == INSTALLER_EKU for usage in usages)

@@ -7,20 +7,10 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from signing_manager.algorithms import key_type_of
-
-# Apple's extended key usages (Apple's "Certificate Policies" and xnu's cs_blobs.h name them).
-EXTENDED_KEY_USAGE_NAMES = {
-    ExtendedKeyUsageOID.CODE_SIGNING.dotted_string: "Code Signing",
-    ExtendedKeyUsageOID.SERVER_AUTH.dotted_string: "TLS Web Server Authentication",
-    ExtendedKeyUsageOID.CLIENT_AUTH.dotted_string: "TLS Web Client Authentication",
-    ExtendedKeyUsageOID.EMAIL_PROTECTION.dotted_string: "E-mail Protection",
-    ExtendedKeyUsageOID.TIME_STAMPING.dotted_string: "Time Stamping",
-    "1.2.840.113635.100.4.13": "Apple Installer Package Signing",
-    "1.2.840.113635.100.4.1": "Apple Code Signing (Development)",
-}
+from signing_manager.key_usage import extended_key_usages, usage_names
 
 
 @dataclass(frozen=True)
@@ -50,16 +40,6 @@ def first_attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
     return str(attributes[0].value) if attributes else ""
 
 
-def extended_key_usages(certificate: x509.Certificate) -> list[str]:
-    try:
-        usages = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return []
-    return [
-        EXTENDED_KEY_USAGE_NAMES.get(usage.dotted_string, usage.dotted_string) for usage in usages
-    ]
-
-
 def describe(certificate: x509.Certificate) -> CertificateFacts:
     public_key = certificate.public_key()
     return CertificateFacts(
@@ -74,7 +54,7 @@ def describe(certificate: x509.Certificate) -> CertificateFacts:
         sha256=fingerprint(certificate, hashes.SHA256()),
         key_type=key_type_of(public_key),
         key_size=public_key.key_size,
-        extended_key_usages=extended_key_usages(certificate),
+        extended_key_usages=usage_names(extended_key_usages(certificate) or []),
         team_identifier=first_attribute(certificate.subject, NameOID.ORGANIZATIONAL_UNIT_NAME),
         pem=certificate.public_bytes(serialization.Encoding.PEM).decode(),
     )
