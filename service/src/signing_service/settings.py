@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "signing_service.accounts",
     "signing_service.configuration",
     "signing_service.access",
+    "signing_service.authorities",
     "signing_service.identities",
     "signing_service.audit",
     "signing_service.api",

@@ -135,6 +135,8 @@ P12_ENCODINGS = {
 
 @dataclasses.dataclass(frozen=True)
 class TestIdentity:
+    __test__ = False  # a fixture's type, not a test class for pytest to collect
+
     p12: bytes
     password: str
     certificate: x509.Certificate
@@ -188,13 +190,29 @@ def fake_ca() -> tuple[x509.Certificate, object]:
 
 
 def make_certificate(
-    key, common_name: str, *, valid_days: int = 365, expired: bool = False, installer: bool = False
+    key,
+    common_name: str,
+    *,
+    valid_days: int = 365,
+    expired: bool = False,
+    installer: bool = False,
+    issuer: tuple[x509.Certificate, object] | None = None,
+    usages: list[x509.ObjectIdentifier] | None = None,
+    starts_in: datetime.timedelta = datetime.timedelta(days=-1),
 ) -> x509.Certificate:
-    ca_certificate, ca_key = fake_ca()
+    """A leaf issued by ``issuer`` (the test CA by default); ``usages`` replaces the extended
+    key usages (Code Signing, and Apple's installer usage when ``installer``)."""
+    ca_certificate, ca_key = issuer or fake_ca()
     now = datetime.datetime.now(datetime.UTC)
-    start = now - datetime.timedelta(days=valid_days + 10 if expired else 1)
-    end = now + datetime.timedelta(days=-10 if expired else valid_days)
-    usages = [x509.ObjectIdentifier("1.2.840.113635.100.4.13")] if installer else []
+    start = now - datetime.timedelta(days=valid_days + 10) if expired else now + starts_in
+    end = (
+        now + datetime.timedelta(days=-10)
+        if expired
+        else start + datetime.timedelta(days=valid_days)
+    )
+    if usages is None:
+        usages = [ExtendedKeyUsageOID.CODE_SIGNING]
+        usages += [x509.ObjectIdentifier("1.2.840.113635.100.4.13")] if installer else []
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.USER_ID, TEAM_ID),
@@ -213,11 +231,31 @@ def make_certificate(
         .not_valid_before(start)
         .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING, *usages]), critical=True
-        )
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
+
+
+def make_intermediate_ca(
+    common_name: str = "Signing Manager Test Intermediate CA", index: int = 97
+) -> tuple[x509.Certificate, object]:
+    """A CA issued by the test root, with key identifiers, as Apple's intermediates are."""
+    root, root_key = fake_ca()
+    key = cached_key("rsa2048", index)
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(root.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1825))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    return certificate, key
 
 
 def openssl_p12(

@@ -8,6 +8,7 @@ urlpatterns = [
     path("client/signing-service.pem", views.service_certificate, name="service_certificate"),
     path("client/<str:filename>", views.client_download, name="client_download"),
     path("identities/", include("signing_service.identities.urls")),
+    path("certificate-authorities/", include("signing_service.authorities.urls")),
     path("api-keys/", include("signing_service.access.urls")),
     path("audit/", include("signing_service.audit.urls")),
     path("settings/", include("signing_service.configuration.urls")),

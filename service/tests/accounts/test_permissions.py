@@ -8,9 +8,10 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from signing_service.access.models import ApiKey, Client
 from signing_service.accounts.permissions import MATRIX, Permission, has_permission
+from signing_service.authorities.updates import add_authorities
 from signing_service.identities.models import Identity
 from signing_service.identities.p12 import parse_p12
-from signing_service.test import P12_PASSWORD, BaseTestCase, make_identity
+from signing_service.test import P12_PASSWORD, BaseTestCase, make_identity, make_intermediate_ca
 
 # Public: the client package and the service's certificate, which build machines download;
 # the probes and the metrics, for orchestrators and Prometheus (metrics need their own token:
@@ -56,8 +57,10 @@ class PermissionMatrixTestCase(BaseTestCase):
         identity.save()
         key, _ = ApiKey.create("build machines")
         client = Client.objects.create(api_key=key, hostname="mac-1", token_id="0" * 10)
+        (authority,) = add_authorities([make_intermediate_ca()[0]])
         self.object_ids = {
             "identities:": identity.pk,
+            "authorities:": authority.pk,
             "access:client": client.pk,
             "access:": key.pk,
             "accounts:": self.bob.pk,

@@ -45,6 +45,12 @@ api = NinjaAPI(
 )
 
 ERRORS = {status: schemas.ErrorOut for status in (401, 403, 422, 503)}
+SIGN_ERRORS = (
+    "Refusals (`error.code`): 401 `bad_credentials`; 403 `inactive_key`, `inactive_client`, "
+    "`inactive_identity`, `unauthorized_identity`, `expired_identity` (the certificate's "
+    "validity has ended), `not_yet_valid_identity` (it has not begun); 404 `unknown_identity`; "
+    "422 `bad_parameters`; 503 `audit_unavailable`. In a batch, each item may carry its own."
+)
 
 
 class VersionOut(Schema):
@@ -310,6 +316,7 @@ def job_for(item: schemas.SignIn) -> SignJob:
     auth=ClientTokenBearer(RequestType.SIGN),
     response={200: schemas.SignOut, **ERRORS, 404: schemas.ErrorOut},
     summary="Sign one digest",
+    description=SIGN_ERRORS,
 )
 def sign(request, body: schemas.SignIn):
     (job,) = run_sign_jobs(request, [job_for(body)])
@@ -324,6 +331,7 @@ def sign(request, body: schemas.SignIn):
     exclude_none=True,
     response={200: schemas.BatchOut, **ERRORS},
     summary=f"Sign up to {schemas.MAX_BATCH} digests; each gets a signature or an error",
+    description=SIGN_ERRORS,
 )
 def sign_batch(request, body: schemas.BatchIn):
     jobs = run_sign_jobs(request, [job_for(item) for item in body.requests])

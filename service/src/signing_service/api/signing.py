@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import re
 from dataclasses import dataclass
+
+from django.utils import timezone
 
 from signing_manager.algorithms import Algorithm
 from signing_service.access.models import ApiKey
@@ -49,7 +52,8 @@ def find_identity(fingerprint: str, cache: dict | None = None) -> Identity:
 
 
 def check_usable(identity: Identity, api_key: ApiKey) -> None:
-    """403 unless the identity is active and the key is authorized to use it."""
+    """403 unless the identity is active, the key is authorized to use it, and its certificate
+    is valid now."""
     if not identity.is_active:
         raise ApiError(403, "inactive_identity", f"“{identity.common_name}” is inactive.")
     if not identity.is_authorized_for(api_key):
@@ -57,6 +61,26 @@ def check_usable(identity: Identity, api_key: ApiKey) -> None:
             403,
             "unauthorized_identity",
             f"This API key is not authorized to use “{identity.common_name}”.",
+        )
+    check_valid(identity, timezone.now())
+
+
+def check_valid(identity: Identity, now: datetime.datetime) -> None:
+    """403 outside the certificate's validity: Apple's tools refuse such an identity too, and
+    a signature made with it would not be trusted (unless timestamped while still valid)."""
+    if now > identity.not_after:
+        raise ApiError(
+            403,
+            "expired_identity",
+            f"The certificate of “{identity.common_name}” expired on "
+            f"{identity.not_after:%Y-%m-%d %H:%M} UTC; an admin must import its renewal.",
+        )
+    if now < identity.not_before:
+        raise ApiError(
+            403,
+            "not_yet_valid_identity",
+            f"The certificate of “{identity.common_name}” is valid only from "
+            f"{identity.not_before:%Y-%m-%d %H:%M} UTC.",
         )
 
 

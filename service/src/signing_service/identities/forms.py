@@ -22,6 +22,12 @@ class P12Form(forms.Form):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
     )
+    allow_any_usage = forms.BooleanField(
+        label="Import even if the certificate is not for code signing",
+        required=False,
+        help_text="Only for a certificate you know Apple's tools accept; the identity page "
+        "will say that this check was overridden.",
+    )
 
     def __init__(self, *args, replacing: Identity | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -35,7 +41,12 @@ class P12Form(forms.Form):
         if upload.size > MAX_SIZE:  # before reading a byte of it
             raise forms.ValidationError("The file is larger than 10 MiB; a .p12 is a few KiB.")
         try:
-            parsed = read_new_identity(upload.read(), cleaned.get("password", ""), self.replacing)
+            parsed = read_new_identity(
+                upload.read(),
+                cleaned.get("password", ""),
+                self.replacing,
+                allow_any_usage=cleaned.get("allow_any_usage", False),
+            )
         except P12Error as error:
             raise forms.ValidationError(str(error)) from None
         cleaned["parsed"] = parsed

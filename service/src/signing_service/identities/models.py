@@ -10,6 +10,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models import Q
 
+from signing_manager.apple_pki import apple_certificates
+from signing_manager.chains import complete_chain
+from signing_service.authorities.models import CertificateAuthority
 from signing_service.identities import envelope
 from signing_service.identities.certificates import CertificateFacts, describe
 from signing_service.identities.p12 import P12Error, ParsedIdentity, parse_p12
@@ -33,7 +36,16 @@ class Identity(models.Model):
     sha1 = models.CharField("SHA-1 fingerprint", max_length=40, unique=True)
     sha256 = models.CharField("SHA-256 fingerprint", max_length=64, unique=True)
     certificate_der = models.BinaryField()
-    chain = models.JSONField(default=list, help_text="Issuer certificates, base64 DER.")
+    supplied_chain = models.JSONField(
+        default=list, help_text="The .p12's other certificates, base64 DER."
+    )
+    chain = models.JSONField(
+        default=list, help_text="The completed chain, base64 DER, the leaf's issuer first."
+    )
+    chain_reaches_root = models.BooleanField(default=False)
+    usage_check_overridden = models.BooleanField(
+        default=False, help_text="Imported although its certificate is not for code signing."
+    )
     key_type = models.CharField(max_length=8)
     key_size = models.PositiveIntegerField()
     not_before = models.DateTimeField()
@@ -63,10 +75,9 @@ class Identity(models.Model):
         self.common_name = facts.common_name
         self.sha1, self.sha256 = facts.sha1, facts.sha256
         self.certificate_der = parsed.certificate.public_bytes(serialization.Encoding.DER)
-        self.chain = [
-            base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
-            for cert in parsed.chain
-        ]
+        self.supplied_chain = encode_certificates(parsed.chain)
+        self.usage_check_overridden = parsed.usage_check_overridden
+        self.complete_chain()
         self.key_type, self.key_size = facts.key_type, facts.key_size
         self.not_before, self.not_after = facts.not_before, facts.not_after
         sealed = envelope.seal(parsed.private_key_der(), current_master_key(), self.seal_context)
@@ -81,7 +92,19 @@ class Identity(models.Model):
         return x509.load_der_x509_certificate(bytes(self.certificate_der))
 
     def chain_certificates(self) -> list[x509.Certificate]:
-        return [x509.load_der_x509_certificate(base64.b64decode(item)) for item in self.chain]
+        return decode_certificates(self.chain)
+
+    def complete_chain(self) -> None:
+        """Build the chain from the .p12's certificates, Apple's CAs and the uploaded CAs, in
+        that order of preference; the record is not saved."""
+        candidates = [
+            *decode_certificates(self.supplied_chain),
+            *apple_certificates(),
+            *CertificateAuthority.certificates(),
+        ]
+        chain = complete_chain(self.certificate(), candidates)
+        self.chain = encode_certificates(chain.issuers)
+        self.chain_reaches_root = chain.complete
 
     def facts(self) -> CertificateFacts:
         return describe(self.certificate())
@@ -102,9 +125,39 @@ class Identity(models.Model):
         return self.authorized_keys.filter(pk=api_key.pk).exists()
 
 
-def read_new_identity(data: bytes, password: str, replacing: Identity | None = None):
+def encode_certificates(certificates) -> list[str]:
+    return [
+        base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+        for cert in certificates
+    ]
+
+
+def decode_certificates(encoded: list[str]) -> list[x509.Certificate]:
+    return [x509.load_der_x509_certificate(base64.b64decode(item)) for item in encoded]
+
+
+def rebuild_chains() -> int:
+    """Complete every identity's chain again (after the CAs changed); how many changed."""
+    changed = 0
+    for identity in Identity.objects.only(
+        "certificate_der", "supplied_chain", "chain", "chain_reaches_root"
+    ):
+        before = (identity.chain, identity.chain_reaches_root)
+        identity.complete_chain()
+        if (identity.chain, identity.chain_reaches_root) != before:
+            identity.save(update_fields=["chain", "chain_reaches_root", "updated"])
+            changed += 1
+    return changed
+
+
+def read_new_identity(
+    data: bytes,
+    password: str,
+    replacing: Identity | None = None,
+    allow_any_usage: bool = False,
+):
     """The identity in a .p12, refused (``P12Error``) if another record already holds it."""
-    parsed = parse_p12(data, password)
+    parsed = parse_p12(data, password, allow_any_usage=allow_any_usage)
     duplicate = Identity.objects.filter(sha256=parsed.sha256)
     if replacing is not None:
         duplicate = duplicate.exclude(pk=replacing.pk)

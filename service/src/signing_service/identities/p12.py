@@ -24,6 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from signing_manager.algorithms import AlgorithmError, key_type_of
 from signing_manager.cms import ASN1_ERRORS
+from signing_manager.key_usage import code_signing_problem
 
 MAX_SIZE = 10 * 1024 * 1024
 # Key derivations a file may ask for (MAC, key, certificates): OpenSSL and Keychain Access
@@ -41,6 +42,7 @@ class ParsedIdentity:
     certificate: x509.Certificate
     private_key: object
     chain: list[x509.Certificate]
+    usage_check_overridden: bool = False
 
     @property
     def sha256(self) -> str:
@@ -130,8 +132,15 @@ def kdf_iterations(algorithm, whose: str) -> int:
         ) from None
 
 
-def parse_p12(data: bytes, password: str, now: datetime.datetime | None = None) -> ParsedIdentity:
-    """The identity in ``data``, decrypted with ``password`` (UTF-8; may be empty)."""
+def parse_p12(
+    data: bytes,
+    password: str,
+    now: datetime.datetime | None = None,
+    allow_any_usage: bool = False,
+) -> ParsedIdentity:
+    """The identity in ``data``, decrypted with ``password`` (UTF-8; may be empty). A
+    certificate not for code signing is refused unless ``allow_any_usage`` (an admin's
+    explicit override, which the identity then records)."""
     check_structure(data)
     with cryptography_warnings_judged():
         try:
@@ -145,7 +154,19 @@ def parse_p12(data: bytes, password: str, now: datetime.datetime | None = None) 
     check_key_matches(certificate, loaded.key)
     check_validity(certificate, now or datetime.datetime.now(datetime.UTC))
     check_chain(certificate, chain)
-    return ParsedIdentity(certificate=certificate, private_key=loaded.key, chain=chain)
+    problem = code_signing_problem(certificate)
+    if problem and not allow_any_usage:
+        raise P12Error(
+            f"The certificate is not for code signing: {problem}. Import a code-signing "
+            "identity (Developer ID Application or Installer, Apple Development or "
+            "Distribution), or override this check if you must."
+        )
+    return ParsedIdentity(
+        certificate=certificate,
+        private_key=loaded.key,
+        chain=chain,
+        usage_check_overridden=bool(problem),
+    )
 
 
 # What cryptography warns about while reading a file, and what the import makes of it. Left

@@ -15,6 +15,7 @@ from signing_manager.algorithms import Algorithm, verify_digest
 from signing_service.accounts.permissions import Permission, permission_required
 from signing_service.audit import records
 from signing_service.audit.models import RequestType, Source, Status
+from signing_service.identities.certificates import describe
 from signing_service.identities.forms import AuthorizeForm, P12Form, TestSignForm
 from signing_service.identities.models import Identity
 from signing_service.identities.signers import SoftwareSigner
@@ -45,10 +46,13 @@ def identity_import(request: HttpRequest) -> HttpResponse:
 @permission_required(Permission.VIEW_IDENTITIES)
 def identity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     identity = get_object_or_404(Identity, pk=pk)
+    facts = identity.facts()
+    chain = [describe(cert) for cert in identity.chain_certificates()]
     context = {
         "identity": identity,
-        "facts": identity.facts(),
-        "chain": [cert.subject.rfc4514_string() for cert in identity.chain_certificates()],
+        "facts": facts,
+        "chain": chain,
+        "chain_end": chain[-1] if chain else facts,
         "authorized_keys": identity.authorized_keys.all(),
     }
     return render(request, "identities/detail.html", context)

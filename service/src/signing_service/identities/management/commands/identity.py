@@ -31,26 +31,39 @@ class Command(BaseCommand):
         importer.add_argument(
             "--password-file", help="Read the .p12 password from the file's first line."
         )
+        importer.add_argument(
+            "--allow-any-usage",
+            action="store_true",
+            help="Import even if the certificate is not for code signing (recorded and shown).",
+        )
         actions.add_parser("list", help="List identities: SHA-1, state, expiry, common name.")
 
     def handle(self, *args, **options):
         if options["action"] == "import":
-            self.import_identity(Path(options["file"]), options["password_file"])
+            self.import_identity(
+                Path(options["file"]), options["password_file"], options["allow_any_usage"]
+            )
         else:
             prepare_database()
             self.list_identities()
 
-    def import_identity(self, path: Path, password_file: str | None) -> None:
+    def import_identity(self, path: Path, password_file: str | None, allow_any_usage: bool) -> None:
         data = read_p12(path)
         prepare_database()
+        password = read_password(password_file, "P12 password: ")
         try:
-            parsed = read_new_identity(data, read_password(password_file, "P12 password: "))
+            parsed = read_new_identity(data, password, allow_any_usage=allow_any_usage)
         except P12Error as error:
             raise CommandError(f"{path}: {error}") from None
         identity = Identity()
         identity.fill_from(parsed)
         identity.save()
         self.stdout.write(f"{identity.common_name}\t{identity.sha1.upper()}")
+        if not identity.chain_reaches_root:
+            self.stderr.write(
+                "Warning: the chain does not reach a root certificate; upload the missing CA "
+                "with `signing-service ca import FILE`. Signing still works."
+            )
 
     def list_identities(self) -> None:
         for identity in Identity.objects.all():
