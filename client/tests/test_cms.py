@@ -83,9 +83,9 @@ def test_it_carries_the_chain_and_the_extra_attributes():
     assert signed_data["encap_content_info"]["content"].native is None  # detached
 
 
-def test_the_certificates_are_stored_signer_first_then_up_to_the_root():
-    # Apple's order, not DER's sorted SET OF: the root's encoding (shorter, so a smaller length
-    # byte) sorts before the leaf's here.
+def test_the_certificates_are_stored_in_ders_order_as_apples_are():
+    # A real Developer ID signature (reference addendum) stores intermediate, root, leaf: the
+    # SET OF sorted by encoding. Verifiers find the signer by issuer and serial, not position.
     root_key = ec.generate_private_key(ec.SECP256R1())
     root = self_signed(root_key)
     now = datetime.datetime.now(datetime.UTC)
@@ -100,10 +100,10 @@ def test_the_certificates_are_stored_signer_first_then_up_to_the_root():
         .sign(root_key, hashes.SHA256())
     )
     der = [c.public_bytes(serialization.Encoding.DER) for c in (leaf, root)]
-    assert sorted(der) != der  # DER's order would put the root first
     signer = LocalSigner(leaf, RSA_KEY, chain=[root])
 
     signature = detached_signature(signer, hashlib.sha256(b"x").digest(), Algorithm.RSA_PSS_SHA256)
 
     stored = cms.ContentInfo.load(signature)["content"]["certificates"]
-    assert [item.chosen.dump() for item in stored] == der
+    assert [item.chosen.dump() for item in stored] == sorted(der)
+    assert sorted(der) != der  # the leaf (an RSA key, longer) is not first

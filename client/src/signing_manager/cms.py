@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 
-from asn1crypto import algos, cms, core
+from asn1crypto import algos, cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -31,14 +31,6 @@ ASN1_ERRORS = (
     UnsupportedAlgorithm,
 )
 DIGEST_NAMES = {"sha1": "sha1", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
-
-
-class CertificatesInChainOrder(cms.CertificateSet):
-    """The SignedData's certificates as Apple's tools write them: the signer's first, then each
-    issuer up to the root. DER would sort a SET OF by encoding; verifiers accept either order,
-    and ``codesign -d`` and ``pkgutil`` list them as stored, so Apple's order is kept."""
-
-    _set_contents = core.SequenceOf._set_contents
 
 
 def asn1_certificate(certificate) -> asn1_x509.Certificate:
@@ -140,7 +132,7 @@ class DetachedSignature:
                 "version": "v1",
                 "digest_algorithms": [{"algorithm": hash_name}],
                 "encap_content_info": {"content_type": "data"},
-                "certificates": CertificatesInChainOrder([certificate, *chain]),
+                "certificates": [certificate, *chain],
                 "signer_infos": [signer_info],
             }
         )
