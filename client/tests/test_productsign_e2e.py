@@ -133,3 +133,32 @@ def test_productsign_with_a_timestamp(cli, installer, packages, tmp_path, tsa):
     check = cli.run("pkgutil", "--check-signature", str(destination))
     assert check.returncode == 0, check.stdout
     assert "Signed with a timestamp on:" in check.stdout
+
+
+def test_apples_productsign_line_runs_unchanged(cli, installer, packages, tmp_path, tsa):
+    # A bare --timestamp before the paths takes no value (the TSA comes from the environment
+    # here); --cert and --keychain are accepted, and said to be unneeded.
+    source = packages.write(packages.build("files"), "e.pkg")
+    destination = tmp_path / "e-signed.pkg"
+    before = tsa.requests
+
+    result = cli.run(
+        "productsign",
+        "--sign",
+        installer.common_name,
+        "--timestamp",
+        "--cert",
+        "Developer ID Certification Authority",
+        "--keychain",
+        "build.keychain-db",
+        str(source),
+        str(destination),
+        env={"SIGNING_MANAGER_TSA_URL": tsa.url},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "--cert is not needed: the service sends the identity's whole chain" in result.stderr
+    assert "--keychain is not needed" in result.stderr
+    assert tsa.requests == before + 1
+    check = cli.run("pkgutil", "--check-signature", str(destination))
+    assert "Signed with a timestamp on:" in check.stdout

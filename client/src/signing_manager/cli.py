@@ -120,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     productsign.add_argument(
         "--force", action="store_true", help="Replace the signature of an already signed package."
     )
+    productsign.add_argument(
+        "--cert", metavar="NAME", help="Accepted and ignored: the service sends the chain."
+    )
+    productsign.add_argument(
+        "--keychain", metavar="PATH", help="Accepted and ignored: keys stay in the service."
+    )
     productsign.add_argument("source", metavar="SOURCE.pkg")
     productsign.add_argument("destination", metavar="DESTINATION.pkg")
 
@@ -132,24 +138,50 @@ def build_parser() -> argparse.ArgumentParser:
 
     log_command = commands.add_parser("log", help="Show the end of the log (SigningManager.log).")
     log_command.add_argument("--path", action="store_true", help="Print only the log's path.")
+    parser.set_defaults(subcommands=commands.choices)
     return parser
+
+
+# Options whose value, as in Apple's tools (getopt_long's optional arguments), comes only as
+# --option=VALUE: given bare they take none, and never swallow the next word (a path).
+OPTIONAL_VALUE_OPTIONS = ("--timestamp", "--verbose", "--strict", "--preserve-metadata")
+
+
+def with_optional_values(argv: list[str]) -> list[str]:
+    """``argv`` with each bare optional-value option written ``--option=`` (no value)."""
+    if "--" in argv:
+        cut = argv.index("--")
+        return with_optional_values(argv[:cut]) + argv[cut:]
+    return [token + "=" if token in OPTIONAL_VALUE_OPTIONS else token for token in argv]
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None):
+    """The arguments; an option a command does not have is refused by name, under that
+    command's usage (as Apple's tools do), not the top-level one."""
+    arguments, unknown = parser.parse_known_args(
+        with_optional_values(sys.argv[1:] if argv is None else list(argv))
+    )
+    if unknown:
+        command = arguments.subcommands.get(arguments.command or "", parser)
+        name = unknown[0].split("=", 1)[0]
+        what = f"{arguments.command}" if arguments.command else "signing-manager"
+        command.error(f"{name} is not an option of {what} here (-h lists those it has).")
+    return arguments
 
 
 def add_timestamp_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timestamp",
-        nargs="?",
-        const="",
         default=None,
         metavar="URL",
-        help="Add an RFC 3161 timestamp from the TSA at URL (default: Apple's); "
-        "--timestamp=none or no option: none.",
+        help="--timestamp: an RFC 3161 timestamp from Apple's TSA; --timestamp=URL: from that "
+        "TSA; --timestamp=none or no option: none.",
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    arguments = parser.parse_args(argv)
+    arguments = parse(parser, argv)
     settings = None
     try:
         settings = Settings.load()
@@ -372,6 +404,10 @@ def sign_command(settings: Settings, arguments) -> int:
 def productsign_command(settings: Settings, arguments) -> int:
     source, destination = Path(arguments.source), Path(arguments.destination)
     tsa = timestamp_url(arguments.timestamp)
+    for option, why in (("cert", "the service sends the identity's whole chain"),
+                        ("keychain", "identities stay in the Signing Service")):  # fmt: skip
+        if getattr(arguments, option):
+            print(f"signing-manager: note: --{option} is not needed: {why}.", file=sys.stderr)
     if source.resolve() == destination.resolve():
         raise ConfigurationError("DESTINATION must differ from SOURCE: the source stays as it is.")
     try:

@@ -9,6 +9,7 @@ returns goes into that SignerInfo's unsigned attributes as ``signature_time_stam
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 
 import httpx
@@ -17,6 +18,9 @@ from asn1crypto import cms, tsp
 from signing_manager.errors import SigningManagerError
 
 APPLE_TSA = "http://timestamp.apple.com/ts01"
+# The TSA a bare --timestamp asks, where Apple's cannot be reached (an offline build farm with
+# its own TSA): build scripts then run unchanged.
+TSA_ENV = "SIGNING_MANAGER_TSA_URL"
 CONTENT_TYPE = "application/timestamp-query"
 # Space to leave for a token with its certificates (Apple's are about 4.2 KB; productsign
 # reserves 9216 bytes for a whole timestamped CMS).
@@ -28,11 +32,11 @@ class TimestampError(SigningManagerError):
 
 
 def timestamp_url(option: str | None) -> str | None:
-    """The TSA a ``--timestamp[=URL]`` option names: None for ``none`` or no option, Apple's
-    for the bare option."""
+    """The TSA a ``--timestamp[=URL]`` option names: None for ``none`` or no option; for the
+    bare option, ``SIGNING_MANAGER_TSA_URL`` if set, else Apple's."""
     if option is None or option.lower() == "none":
         return None
-    return option or APPLE_TSA
+    return option or os.environ.get(TSA_ENV) or APPLE_TSA
 
 
 def imprint(signature: bytes) -> tsp.MessageImprint:

@@ -7,6 +7,7 @@ accept Apple's signature, notice any change, and re-sign it."""
 from __future__ import annotations
 
 import plistlib
+import time
 import zipfile
 from pathlib import Path
 
@@ -15,8 +16,12 @@ from real_world import REAL_MACHOS
 
 from signing_manager.codesign.blobs import Slot
 from signing_manager.codesign.bundle import bundle_of_executable, check_bundle, sign_bundle
-from signing_manager.codesign.describe import describe
+from signing_manager.codesign.code_directory import CodeDirectoryFlag
+from signing_manager.codesign.describe import DisplayOptions, Shown, describe
+from signing_manager.codesign.macho import version
 from signing_manager.codesign.signing import AlreadySigned, SigningOptions
+from signing_manager.codesign.verify import check_macho
+from signing_manager.errors import SigningManagerError
 
 APP = "mitmproxy_macos/Mitmproxy Redirector.app/"
 EXTENSION = (
@@ -54,20 +59,80 @@ def test_the_system_extension_is_sealed_file_by_file(apple_app):
     assert "cdhash" in sealed["Frameworks/libswift_Concurrency.dylib"]
 
 
-def test_describe_shows_the_developer_id_authorities_and_the_timestamp(apple_app):
+# What Apple's ``codesign -d -vvv`` prints for this app, in its order, for the slice a Mac runs
+# (arm64). Derived from the app's bytes, each value checked independently: the SuperBlob walked
+# by hand (signature size 31328, CodeDirectory v=0x20500 of 12,170 bytes whose SHA-256 is the
+# CDHash), the CMS read by openssl (messageDigest; the three certificates), the timestamp token's
+# genTime, Info.plist's 23 keys and CodeResources' rules2/files2.
+CDHASH = "336b35584a8930f38d0220a9b0a43f4b8eeaa7e024aab451398c7a86dfacd130"
+APPLE_DESCRIPTION = f"""\
+Executable={{executable}}
+Identifier=org.mitmproxy.macos-redirector
+Format=app bundle with Mach-O universal (x86_64 arm64)
+CodeDirectory v=20500 size=12170 flags=0x10000(runtime) hashes=369+7 location=embedded
+Hash type=sha256 size=32
+CandidateCDHash sha256={CDHASH[:40]}
+CandidateCDHashFull sha256={CDHASH}
+Hash choices=sha256
+CMSDigest={CDHASH}
+CMSDigestType=2
+CDHash={CDHASH[:40]}
+Signature size=31328
+Authority=Developer ID Application: Maximilian Hils (S8XHQB96PW)
+Authority=Developer ID Certification Authority
+Authority=Apple Root CA
+Timestamp=Aug 23, 2023 at 9:28:24 AM
+Info.plist entries=23
+TeamIdentifier=S8XHQB96PW
+Runtime Version=13.1.0
+Sealed Resources version=2 rules=13 files=8
+Internal requirements count=1 size=224
+"""
+
+
+@pytest.fixture
+def shown(apple_app, monkeypatch) -> Shown:
+    monkeypatch.setenv("TZ", "UTC")  # Apple prints local time
+    time.tzset()
     check = check_bundle(apple_app)
     executable = apple_app / "Contents" / "MacOS" / "Mitmproxy Redirector"
     info = plistlib.loads((apple_app / "Contents" / "Info.plist").read_bytes())
-    text = describe(apple_app, executable, check.slices, bundle_kind="app bundle", info=info,
-                    seal=check.seal)  # fmt: skip
-    assert "Identifier=org.mitmproxy.macos-redirector\n" in text
-    assert "Format=app bundle with Mach-O universal (x86_64 arm64)\n" in text
-    assert "flags=0x10000(runtime)" in text
-    assert "Authority=Developer ID Application: Maximilian Hils (S8XHQB96PW)\n" in text
-    assert "Authority=Apple Root CA\n" in text
-    assert "Timestamp=Aug 23, 2023" in text
-    assert "TeamIdentifier=S8XHQB96PW\n" in text
-    assert "certificate leaf[subject.OU] = S8XHQB96PW" in text
+    yield Shown(apple_app, executable, check.slices, "app bundle", info, check.seal)
+    monkeypatch.delenv("TZ")
+    time.tzset()
+
+
+def test_describe_prints_what_apples_codesign_prints(shown):
+    expected = APPLE_DESCRIPTION.format(executable=shown.executable)
+
+    assert describe(shown, DisplayOptions(verbosity=3)) == expected
+
+
+def test_each_verbosity_adds_what_apples_does(shown):
+    def lines(level: int, **options) -> list[str]:
+        text = describe(shown, DisplayOptions(verbosity=level, **options))
+        return [line.split("=")[0].split(" ")[0] for line in text.splitlines()]
+
+    assert lines(0) == ["Executable"]
+    assert "Authority" not in lines(1)
+    assert lines(1)[-3:] == ["Runtime", "Sealed", "Internal"]
+    assert "Authority" in lines(2)
+    assert "CDHash" not in lines(2)
+    assert "Page" not in lines(3)
+    fourth = describe(shown, DisplayOptions(verbosity=4))
+    assert "Executable Segment flags=0x1\nPage size=4096\n" in fourth
+
+
+def test_one_architecture_unless_told_otherwise(shown):
+    def cdhashes(**options) -> list[str]:
+        text = describe(shown, DisplayOptions(verbosity=3, **options))
+        return [line for line in text.splitlines() if line.startswith("CDHash=")]
+
+    assert cdhashes() == [f"CDHash={CDHASH[:40]}"]  # arm64, as an Apple silicon Mac
+    assert cdhashes(architecture="x86_64") == ["CDHash=e6d159e179b90e1119a4c1925e73257c4ccdf05f"]
+    assert len(cdhashes(all_architectures=True)) == 2
+    with pytest.raises(SigningManagerError, match="no arm64e architecture here, only x86_64"):
+        describe(shown, DisplayOptions(architecture="arm64e"))
 
 
 def append(path: Path) -> None:
@@ -122,6 +187,24 @@ def test_apples_app_is_re_signed_only_with_force(apple_app, apple_signer, apple_
     assert {s.primary.team_id for s in check.slices} == {"ABCDE12345"}
     main = (apple_app / "Contents" / "MacOS" / "Mitmproxy Redirector").read_bytes()
     assert independent.openssl_verifies(main, apple_root) == 2
+
+
+def test_re_signing_apples_app_keeps_its_runtime_and_entitlements_when_asked(
+    apple_app, apple_signer
+):
+    main = apple_app / "Contents" / "MacOS" / "Mitmproxy Redirector"
+    before = {s.architecture: s for s in check_macho(main.read_bytes())}
+    kept = frozenset({"entitlements", "flags", "runtime"})
+
+    sign_bundle(apple_app, apple_signer, SigningOptions(identifier="", force=True, preserve=kept))
+
+    for after in check_macho(main.read_bytes()):
+        old = before[after.architecture]
+        assert after.primary.flags & CodeDirectoryFlag.RUNTIME
+        assert after.primary.runtime == old.primary.runtime == version(13, 1)
+        assert after.blobs[Slot.ENTITLEMENTS] == old.blobs[Slot.ENTITLEMENTS]
+        assert after.primary.team_id == "ABCDE12345"  # the new signer's
+    assert check_bundle(apple_app).valid
 
 
 def test_the_main_executable_stands_for_its_bundle(apple_app):

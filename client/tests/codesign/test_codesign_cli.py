@@ -172,7 +172,11 @@ def test_the_entitlements_option_embeds_them(codesign):
     assert check.problems == []
     assert check.blobs[Slot.ENTITLEMENTS][8:] == ENTITLEMENTS
     assert Slot.ENTITLEMENTS_DER in check.blobs
-    assert "Entitlements size=" in codesign("-d", "-vvv", path).stderr
+    for form in ["-", ":-"]:  # Apple's two ways to print them on standard output
+        shown = codesign("-d", "--entitlements", form, path)
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout.encode() == ENTITLEMENTS
+        assert shown.stderr.startswith("Executable=")
 
 
 BAD_ENTITLEMENTS = {
@@ -411,8 +415,8 @@ def test_codesign_without_an_action_is_refused(codesign):
 # --- Describing -----------------------------------------------------------------------------
 
 
-def described(codesign, path) -> list[str]:
-    result = codesign("-d", "-vvv", path)
+def described(codesign, path, *options: str) -> list[str]:
+    result = codesign("-d", "-vvv", *options, path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""  # Apple's tool describes on standard error
     return lines(result.stderr)
@@ -431,20 +435,17 @@ def test_describe_shows_what_apples_tool_shows(name, format_line, blocks, codesi
     checks = check_macho(path.read_bytes())
 
     shown = described(codesign, path)
-    text = "\n".join(shown)
+    every = described(codesign, path, "--all-architectures")
+    text = "\n".join(every)
 
     assert shown[:3] == [f"Executable={path.resolve()}", "Identifier=tool", format_line]
+    assert CDHASH_LINE.findall("\n".join(shown)) == [checks[-1].best.cdhash().hex()]  # arm64
     assert len(CODE_DIRECTORY_LINE.findall(text)) == blocks, text
     assert "flags=0x2(adhoc)" in text
     assert CDHASH_LINE.findall(text) == [c.best.cdhash().hex() for c in checks]
-    assert shown.count("Signature=adhoc") == blocks
+    assert every.count("Signature=adhoc") == blocks
     assert "TeamIdentifier=not set" in shown
-    assert not [line for line in shown if line.startswith("Authority=")]
-    if blocks > 1:
-        assert [line for line in shown if line.startswith("Architecture=")] == [
-            "Architecture=x86_64",
-            "Architecture=arm64",
-        ]
+    assert not [line for line in every if line.startswith("Authority=")]
 
 
 def test_describe_shows_an_app_bundle(codesign):
@@ -466,7 +467,7 @@ def test_describe_shows_an_app_bundle(codesign):
 def test_describe_shows_the_authorities_and_timestamp_of_a_real_signature(codesign):
     path = codesign.copy("cms", "real")
 
-    shown = described(codesign, path)
+    shown = described(codesign, path, "--all-architectures")
 
     assert shown[1:3] == [
         "Identifier=com.apple.dt.runtime.swiftConcurrency",
@@ -486,7 +487,8 @@ def test_describe_shows_the_authorities_and_timestamp_of_a_real_signature(codesi
     timestamps = [line for line in shown if line.startswith("Timestamp=")]
     assert len(timestamps) == 2
     assert all(
-        re.fullmatch(r"Timestamp=\w{3} \d\d, \d{4} at \d\d:\d\d:\d\d.*", t) for t in timestamps
+        re.fullmatch(r"Timestamp=\w{3} \d\d?, \d{4} at \d\d?:\d\d:\d\d [AP]M", t)
+        for t in timestamps
     )
     assert "Signature=adhoc" not in shown
     assert "flags=0x0(none)" in "\n".join(shown)
@@ -670,3 +672,150 @@ def test_a_symlink_is_signed_through_and_stays_a_link(codesign):
 
     assert link.is_symlink()
     assert check_macho(target.read_bytes())[0].kind == "adhoc"
+
+
+# --- Apple's command lines --------------------------------------------------------------------
+
+
+def test_a_bare_timestamp_option_never_takes_the_path_after_it(codesign):
+    path = codesign.copy("arm64-exe", "tool")
+
+    for option in ["--timestamp", "--timestamp=none"]:
+        result = codesign("-f", "-s", "-", option, path)
+        assert result.returncode == 0, (option, result.stderr)
+        assert result.stdout == "tool: signed [tool]\n"
+
+
+def test_apples_verify_lines_run_unchanged(codesign):
+    app = codesign.app()
+    codesign("-s", "-", app)
+
+    for args in (
+        ["--verify", "--deep", "--strict", "--verbose=2"],
+        ["--verify", "--strict=symlinks,sideband", "-vv"],
+        ["-vvvv"],
+        ["-v", "-v"],
+        ["--verify", "--verbose"],
+    ):
+        result = codesign(*args, app)
+        assert result.returncode == 0, (args, result.stderr)
+        assert "X.app: valid on disk\n" in result.stderr, (args, result.stderr)
+    assert codesign("-v", app).stderr == ""
+    assert codesign("--verify", app).stderr == ""
+
+
+def test_options_may_be_listed_and_repeated(codesign):
+    path = codesign.copy("arm64-exe", "tool")
+
+    assert codesign("-s", "-", "-o", "runtime,library", "--options=kill", path).returncode == 0
+
+    flags = check_macho(path.read_bytes())[0].primary.flags
+    wanted = CodeDirectoryFlag.RUNTIME | CodeDirectoryFlag.LIBRARY_VALIDATION
+    assert flags & (wanted | CodeDirectoryFlag.FORCE_KILL) == wanted | CodeDirectoryFlag.FORCE_KILL
+
+
+def test_display_prints_the_requirements_on_standard_output(codesign):
+    path = codesign.copy("cms", "real")
+
+    for args in (["-d", "-r-"], ["-d", "--requirements", "-"], ["-dr-"]):
+        result = codesign(*args, path)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith(
+            'designated => anchor apple generic and identifier "com.apple'
+        )
+        assert result.stdout.count("\n") == 1  # one architecture, one requirement
+        assert result.stderr == f"Executable={path.resolve()}\n"
+
+
+def test_architecture_chooses_the_slice_to_check(codesign):
+    path = codesign.copy("universal-exe", "tool")
+    codesign("-s", "-", path)
+    arm64 = next(c for c in check_macho(path.read_bytes()) if c.architecture == "arm64")
+    universal = path.read_bytes()
+    start = universal.index(arm64.primary.serialize()[:64]) - 4096  # inside the arm64 code
+    flip(path, start)
+
+    assert codesign("-v", path).returncode == 1
+    assert codesign("-v", "-a", "x86_64", path).returncode == 0
+    assert codesign("--verify", "--architecture=arm64", path).returncode == 1
+    result = codesign("-d", "-a", "ppc", path)
+    assert assert_one_line_error(result) == (
+        "tool: There is no ppc architecture here, only x86_64, arm64."
+    )
+
+
+@pytest.mark.parametrize("option", ["--bogus", "--prefix=com.example.", "-P", "--detached=x"])
+def test_an_option_codesign_does_not_have_is_refused_by_name_under_its_usage(option, codesign):
+    path = codesign.copy("arm64-exe", "tool")
+    before = path.read_bytes()
+
+    result = codesign("-s", "-", option, path)
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: signing-manager codesign ")
+    name = option.split("=")[0]
+    assert result.stderr.endswith(
+        f"signing-manager codesign: error: {name} is not an option of codesign here "
+        "(-h lists those it has).\n"
+    )
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["-a", "arm64"], "signing always signs every architecture"),
+        (["--all-architectures"], "signing always signs every architecture"),
+        (["-r=designated => anchor apple"], "-r/--requirements is not supported when signing"),
+        (["--preserve-metadata=identifier,colour"], "does not know colour"),
+        (["--verbose=lots"], "--verbose takes a number"),
+    ],
+)
+def test_what_signing_cannot_honour_is_refused_in_one_sentence(args, fragment, codesign):
+    path = codesign.copy("arm64-exe", "tool")
+    before = path.read_bytes()
+
+    result = codesign("-s", "-", *args, path)
+
+    assert result.returncode == 1
+    assert fragment in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert path.read_bytes() == before
+
+
+def test_a_keychain_is_accepted_and_explained(codesign):
+    path = codesign.copy("arm64-exe", "tool")
+
+    result = codesign("-s", "-", "--keychain", "build.keychain-db", path)
+
+    assert result.returncode == 0, result.stderr
+    assert "--keychain is not needed: identities stay in the Signing Service" in result.stderr
+
+
+def test_preserve_metadata_keeps_what_the_old_signature_held(codesign):
+    path = codesign.copy("arm64-exe", "tool")
+    (codesign.folder / "app.entitlements").write_bytes(ENTITLEMENTS)
+    first = ["-s", "-", "-i", "com.example.kept", "-o", "runtime,library"]
+    assert codesign(*first, "--entitlements", "app.entitlements", path).returncode == 0
+    before = check_macho(path.read_bytes())[0]
+    assert before.primary.runtime
+
+    kept = "--preserve-metadata=identifier,entitlements,requirements,flags,runtime"
+    assert codesign("-f", "-s", "-", kept, path).returncode == 0
+
+    after = check_macho(path.read_bytes())[0]
+    assert after.problems == []
+    assert after.primary.identifier == "com.example.kept"
+    assert after.blobs[Slot.ENTITLEMENTS] == before.blobs[Slot.ENTITLEMENTS]
+    assert after.blobs[Slot.REQUIREMENTS] == before.blobs[Slot.REQUIREMENTS]
+    assert after.primary.flags == before.primary.flags
+    assert after.primary.runtime == before.primary.runtime
+
+    # What the command line gives wins; without the option, nothing is kept.
+    assert codesign("-f", "-s", "-", kept, "-i", "com.example.new", path).returncode == 0
+    assert check_macho(path.read_bytes())[0].primary.identifier == "com.example.new"
+    assert codesign("-f", "-s", "-", path).returncode == 0
+    plain = check_macho(path.read_bytes())[0]
+    assert plain.primary.identifier == "tool"
+    assert Slot.ENTITLEMENTS not in plain.blobs
+    assert not plain.primary.flags & CodeDirectoryFlag.RUNTIME

@@ -16,6 +16,8 @@ import os
 import plistlib
 import re
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,7 @@ BATCH_ANSWERED = re.compile(r" DEBUG signing_manager\.service: POST /sign/batch 
 BATCH_ASKED = re.compile(r" DEBUG signing_manager\.service: POST /sign/batch$")
 SINGLE_SIGN = re.compile(r" DEBUG signing_manager\.service: POST /sign( -> \d+)?$")
 PINNED = "Trusting the service's certificate, SHA-256 "
+PATH_WITH_CLI = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 # --- Fixtures -------------------------------------------------------------------------------
@@ -73,10 +76,18 @@ def designated_line(identifier: str, made) -> str:
 
 
 def describe(cli, path: Path) -> str:
-    """``codesign -d -vvv PATH``: what it prints on standard error, as Apple's tool."""
-    result = cli.run("codesign", "-d", "-vvv", str(path))
+    """``codesign -d -vvv --all-architectures PATH``: what it prints on standard error, as
+    Apple's tool; every architecture's block."""
+    result = cli.run("codesign", "-d", "-vvv", "--all-architectures", str(path))
     assert result.returncode == 0, result.stderr
     return result.stderr
+
+
+def requirements(cli, path: Path) -> str:
+    """``codesign -d -r- --all-architectures PATH``: the requirements, on standard output."""
+    result = cli.run("codesign", "-d", "-r-", "--all-architectures", str(path))
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def signs(cli, *args: str):
@@ -250,7 +261,7 @@ def test_codesign_signs_a_file_with_the_service_identity(
     assert f"Identifier={identifier}\n" in text
     assert text.count(f"Authority={developer.common_name}\n") == checked
     assert text.count("Authority=Signing Manager Test CA\n") == checked
-    assert text.count(designated_line(identifier, developer) + "\n") == checked
+    assert requirements(cli, path).count(designated_line(identifier, developer) + "\n") == checked
     assert "Signature=adhoc" not in text
     assert "TeamIdentifier=not set\n" in text  # the test CA is not Apple
 
@@ -263,8 +274,36 @@ def test_codesign_with_a_timestamp(cli, developer, machos, independent, tsa, fil
     verify(cli, path)
     assert independent.openssl_verifies(path.read_bytes(), developer.ca_certificate) == 1
     text = describe(cli, path)
-    assert re.search(r"^Timestamp=\w{3} \d\d, \d{4} at \d\d:\d\d:\d\d UTC$", text, re.M), text
+    assert re.search(r"^Timestamp=\w{3} \d\d?, \d{4} at \d\d?:\d\d:\d\d [AP]M$", text, re.M), text
     assert f"Authority={developer.common_name}\n" in text
+
+
+def test_a_build_scripts_codesign_lines_run_unchanged(cli, developer, machos, tsa, files):
+    # As in a release script: a bare --timestamp (here served by the farm's own TSA), then
+    # Apple's usual check. No argument is adapted for us.
+    app, _ = lay_out_app(machos, files)
+    before = tsa.requests
+    environment = {"SIGNING_MANAGER_TSA_URL": tsa.url, "ID": developer.common_name}
+    script = (
+        'signing-manager codesign --force --options runtime --timestamp --sign "$ID" "$1" && '
+        'signing-manager codesign --verify --deep --strict --verbose=2 "$1"'
+    )
+
+    result = subprocess.run(
+        ["sh", "-c", script, "sh", str(app)],
+        env={**cli.environment(cli.api_key), "PATH": PATH_WITH_CLI, **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert f"{app}: valid on disk\n" in result.stderr
+    assert tsa.requests > before  # every signature was timestamped by the farm's TSA
+    text = describe(cli, app)
+    assert "flags=0x10000(runtime)" in text
+    assert "Timestamp=" in text
 
 
 # --- An app bundle with nested code, in one batch -------------------------------------------
@@ -314,10 +353,10 @@ def test_codesign_signs_an_app_bundle_in_one_batch(
     assert "Identifier=com.example.app\n" in text
     assert "Format=app bundle with Mach-O thin (arm64)\n" in text
     assert f"Authority={made.common_name}\n" in text
-    assert designated_line("com.example.app", made) + "\n" in text
+    assert designated_line("com.example.app", made) + "\n" in requirements(cli, app)
     assert re.search(r"^Sealed Resources version=2 rules=\d+ files=[1-9]\d*$", text, re.M), text
-    assert designated_line("com.example.lib", made) + "\n" in describe(cli, framework)
-    assert designated_line("com.example.plugin", made) + "\n" in describe(cli, plugin)
+    assert designated_line("com.example.lib", made) + "\n" in requirements(cli, framework)
+    assert designated_line("com.example.plugin", made) + "\n" in requirements(cli, plugin)
 
     # A resource changed afterwards breaks the seal.
     (app / "Contents" / "Resources" / "data.txt").write_text("Changed.\n")
@@ -442,7 +481,8 @@ def test_a_signed_file_needs_force(cli, developer, machos, independent, files):
     assert independent.openssl_verifies(path.read_bytes(), developer.ca_certificate) == 2
     text = describe(cli, path)
     assert "Identifier=com.example.second\n" in text
-    assert text.count(designated_line("com.example.second", developer) + "\n") == 2
+    designated = designated_line("com.example.second", developer) + "\n"
+    assert requirements(cli, path).count(designated) == 2
 
 
 # --- Ad-hoc: no service at all --------------------------------------------------------------

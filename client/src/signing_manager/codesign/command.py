@@ -1,11 +1,12 @@
-"""``signing-manager codesign``: Apple's codesign options, for files and bundles.
+"""``signing-manager codesign``: Apple's codesign options, with Apple's meaning.
 
-    codesign -s IDENTITY [-f] [-i ID] [--entitlements FILE] [--options runtime]
-             [--timestamp[=URL] | --timestamp=none] [--deep] PATH...
-    codesign -v [-v] PATH...          check; exit 1 on any problem
-    codesign -d -vvv PATH...          describe (on standard error, as Apple's tool)
+    codesign -s IDENTITY [-f] [-i ID] [--entitlements FILE] [-o runtime,...]
+             [--timestamp[=URL] | --timestamp=none] [--deep] [--preserve-metadata[=LIST]] PATH...
+    codesign -v [-v...] | --verify [--deep] [--strict] [--verbose=N] [-a ARCH] PATH...
+    codesign -d [-v...] [-a ARCH | --all-architectures] [-r-] [--entitlements -] PATH...
 
 IDENTITY is a SHA-1, a common name, or ``-`` for an ad-hoc signature (no service needed).
+Options that take an optional value take it only as ``--option=VALUE``, as Apple's do.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from signing_manager.cms import common_name
+from signing_manager.codesign.blobs import BlobMagic, Slot, blob_payload
 from signing_manager.codesign.bundle import (
     bundle_of_executable,
     check_bundle,
@@ -30,8 +32,15 @@ from signing_manager.codesign.bundle import (
 )
 from signing_manager.codesign.bundle import sign_bundle as sign_bundle_tree
 from signing_manager.codesign.code_directory import CodeDirectoryFlag
-from signing_manager.codesign.describe import describe
+from signing_manager.codesign.describe import (
+    DisplayOptions,
+    Shown,
+    chosen_slices,
+    describe,
+    requirements_text,
+)
 from signing_manager.codesign.files import FileError, Replacement, map_file
+from signing_manager.codesign.preserve import preserve_list
 from signing_manager.codesign.signing import SigningOptions, lay_out, sign_requests
 from signing_manager.codesign.verify import check_macho
 from signing_manager.errors import ConfigurationError, SigningManagerError, one_line
@@ -57,38 +66,129 @@ def add_parser(commands, add_timestamp_option) -> None:
         help="Sign, check or describe Mach-O files and app bundles, as Apple's codesign.",
         description=__doc__.split("\n\n")[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
     action = parser.add_mutually_exclusive_group()
     action.add_argument("-s", "--sign", metavar="IDENTITY", help="SHA-1, common name, or -.")
-    action.add_argument(
-        "-d", "--display", action="store_true", help="Describe the signature (with -vvv)."
-    )
+    action.add_argument("-d", "--display", action="store_true", help="Describe the signature.")
     parser.add_argument(
-        "-v", "--verify", action="count", default=0, help="Check the signature; twice: say so."
+        "-v",
+        action="count",
+        default=0,
+        dest="v_count",
+        help="Alone: check the signature (--verify). Each -v: more output.",
+    )
+    parser.add_argument("--verify", action="store_true", help="Check the signature.")
+    parser.add_argument(
+        "--verbose", metavar="N", dest="verbose_level", help="--verbose=N: the output's detail."
     )
     parser.add_argument("-f", "--force", action="store_true", help="Replace existing signatures.")
     parser.add_argument("-i", "--identifier", help="The identifier (default: bundle ID or name).")
-    parser.add_argument("--entitlements", metavar="FILE", help="An XML property list.")
+    parser.add_argument(
+        "--entitlements",
+        metavar="FILE",
+        help="Signing: an XML property list. With -d: - (or :-) prints them, as XML.",
+    )
     parser.add_argument(
         "-o",
         "--options",
-        default="",
+        action="append",
+        default=[],
         help="Comma-separated flags: runtime, library, kill, hard, host, expires, restrict.",
     )
+    add_timestamp_option(parser)
     parser.add_argument(
         "--deep", action="store_true", help="Also re-sign nested code that is already signed."
     )
-    add_timestamp_option(parser)
+    parser.add_argument("--strict", metavar="OPTIONS", help="Check strictly (always done).")
+    parser.add_argument("-a", "--architecture", help="With -d or -v: the slice to use.")
+    parser.add_argument(
+        "--all-architectures", action="store_true", help="With -d: every slice, not one."
+    )
+    parser.add_argument(
+        "-r", "--requirements", metavar="-", help="With -d: -r- prints the internal requirements."
+    )
+    parser.add_argument(
+        "--preserve-metadata",
+        metavar="LIST",
+        help="Re-signing: keep identifier, entitlements, requirements, flags, runtime.",
+    )
+    parser.add_argument(
+        "--keychain", metavar="PATH", help="Accepted and ignored: keys stay in the service."
+    )
+    parser.add_argument("--xml", action="store_true", help="Accepted: entitlements print as XML.")
     parser.add_argument("paths", nargs="+", metavar="PATH", type=Path)
 
 
+@dataclass(frozen=True)
+class Request:
+    """What a codesign command line asks for, once Apple's option rules are applied."""
+
+    operation: str  # "sign", "verify" or "display"
+    verbosity: int
+
+
+def request_of(arguments) -> Request:
+    """Apple's rules: ``-v`` with no other operation means --verify and each further ``-v``
+    (or ``--verbose[=N]``) raises the verbosity, so ``-dvvv``, ``-vv`` and ``--verify
+    --verbose=2`` mean what they mean there."""
+    verbosity = arguments.v_count + verbose_level(arguments.verbose_level)
+    if arguments.sign is not None:
+        operation = "sign"
+    elif arguments.display:
+        operation = "display"
+    elif arguments.verify:
+        operation = "verify"
+    elif arguments.v_count:
+        operation, verbosity = "verify", verbosity - 1  # the first -v was the operation
+    else:
+        raise ConfigurationError("codesign needs -s IDENTITY, -v or -d.")
+    check_fit(arguments, operation)
+    return Request(operation, verbosity)
+
+
+def verbose_level(value: str | None) -> int:
+    if value is None:
+        return 0
+    if value == "":
+        return 1
+    if not value.isdigit():
+        raise ConfigurationError(f"--verbose takes a number (--verbose=2), not “{value}”.")
+    return int(value)
+
+
+def check_fit(arguments, operation: str) -> None:
+    """Refuse, by name, what this operation does not do, rather than ignore it."""
+    if operation == "sign":
+        if arguments.architecture or arguments.all_architectures:
+            raise ConfigurationError(
+                "-a/--architecture and --all-architectures choose what -d and -v look at; "
+                "signing always signs every architecture."
+            )
+        if arguments.requirements is not None:
+            raise ConfigurationError(
+                "-r/--requirements is not supported when signing: the designated requirement "
+                "is made as Apple's codesign makes it (use --preserve-metadata=requirements to "
+                "keep an existing one)."
+            )
+    elif arguments.requirements not in (None, "-"):
+        raise ConfigurationError("With -d, -r takes - (-r-): print the internal requirements.")
+    if arguments.architecture and arguments.all_architectures:
+        raise ConfigurationError("Give -a ARCH or --all-architectures, not both.")
+
+
 def run(arguments, open_signer: OpenSigner) -> int:
-    if arguments.display:
-        return display_all(arguments.paths)
-    if arguments.sign is None:
-        if not arguments.verify:
-            raise ConfigurationError("codesign needs -s IDENTITY, -v or -d.")
-        return verify_all(arguments.paths, arguments.verify)
+    request = request_of(arguments)
+    if arguments.keychain:
+        print(
+            "signing-manager: note: --keychain is not needed: identities stay in the Signing "
+            "Service.",
+            file=sys.stderr,
+        )
+    if request.operation == "display":
+        return display_all(arguments.paths, display_request(arguments, request.verbosity))
+    if request.operation == "verify":
+        return verify_all(arguments.paths, request.verbosity, arguments.architecture)
     options = options_from(arguments)
     failures = 0
     with open_signer(arguments.sign) as signer:
@@ -113,7 +213,7 @@ def report(path: Path, message: object, stream=None) -> None:
 
 
 def options_from(arguments) -> SigningOptions:
-    names = {name.strip() for name in arguments.options.split(",") if name.strip()}
+    names = {name.strip() for item in arguments.options for name in item.split(",") if name.strip()}
     unknown = names - set(OPTION_FLAGS)
     if unknown:
         raise ConfigurationError(
@@ -138,7 +238,19 @@ def options_from(arguments) -> SigningOptions:
         flags=flags & ~CodeDirectoryFlag.RUNTIME,
         force=arguments.force,
         timestamp_url=timestamp_url(arguments.timestamp),
+        preserve=preserve_list(arguments.preserve_metadata),
+        explicit=explicit_items(arguments),
     )
+
+
+def explicit_items(arguments) -> frozenset[str]:
+    """The metadata the command line sets, which --preserve-metadata must not override."""
+    given = {
+        "identifier": bool(arguments.identifier),
+        "entitlements": arguments.entitlements is not None,
+        "flags": bool(arguments.options),
+    }
+    return frozenset(name for name, present in given.items() if present)
 
 
 def sign_path(path: Path, signer, options: SigningOptions, deep: bool) -> None:
@@ -194,50 +306,86 @@ def sign_file(path: Path, signer, options: SigningOptions) -> str:
     return options.identifier
 
 
-def verify_all(paths: list[Path], verbosity: int) -> int:
+def verify_all(paths: list[Path], verbosity: int, architecture: str | None) -> int:
     failures = 0
     for path in paths:
         try:
-            problems = verify_path(path)
+            problems = verify_path(path, architecture)
         except SigningManagerError as error:
             problems = [str(error)]
         for problem in problems:
             report(path, problem)
         if problems:
             failures += 1
-        elif verbosity > 1:
+        elif verbosity:
             report(path, "valid on disk")
     return 1 if failures else 0
 
 
-def verify_path(path: Path) -> list[str]:
+def verify_path(path: Path, architecture: str | None = None) -> list[str]:
+    """Every problem of the file's (or bundle's) signature; of one slice with ``architecture``."""
     path = bundle_of_executable(path) or path
     if path.is_dir():
         check = check_bundle(path)
-        return check.problems + [
-            f"{s.architecture}: {problem}" for s in check.slices for problem in s.problems
-        ]
-    checks = check_macho(map_file(path))
-    many = len(checks) > 1
-    return [
+        checks, problems = check.slices, list(check.problems)
+    else:
+        checks, problems = check_macho(map_file(path)), []
+    if architecture:
+        checks = chosen_slices(Shown(path, path, checks), DisplayOptions(architecture=architecture))
+    many = len(checks) > 1 or path.is_dir()
+    return problems + [
         f"{check.architecture}: {problem}" if many else problem
         for check in checks
         for problem in check.problems
     ]
 
 
-def display_all(paths: list[Path]) -> int:
+@dataclass(frozen=True)
+class DisplayRequest:
+    """``codesign -d``: what to describe on standard error, what to print on standard output."""
+
+    options: DisplayOptions
+    entitlements: bool  # --entitlements - (or :-)
+    requirements: bool  # -r-
+
+
+def display_request(arguments, verbosity: int) -> DisplayRequest:
+    if arguments.entitlements not in (None, "-", ":-"):
+        raise ConfigurationError(
+            "With -d, --entitlements takes - (or :-): print the entitlements on standard output."
+        )
+    return DisplayRequest(
+        DisplayOptions(verbosity, arguments.architecture, arguments.all_architectures),
+        entitlements=arguments.entitlements is not None,
+        requirements=arguments.requirements == "-",
+    )
+
+
+def display_all(paths: list[Path], request: DisplayRequest) -> int:
     failures = 0
     for path in paths:
         try:
-            print(display(path), end="", file=sys.stderr)
+            shown = shown_of(path)
+            print(describe(shown, request.options), end="", file=sys.stderr)
+            for check in chosen_slices(shown, request.options):
+                print(extras_text(check, request), end="")
         except SigningManagerError as error:
             report(path, error)
             failures += 1
     return 1 if failures else 0
 
 
-def display(path: Path) -> str:
+def extras_text(check, request: DisplayRequest) -> str:
+    """What -r- and --entitlements - put on standard output."""
+    text = requirements_text(check) if request.requirements else ""
+    if request.entitlements and Slot.ENTITLEMENTS in check.blobs:
+        text += blob_payload(check.blobs[Slot.ENTITLEMENTS], BlobMagic.ENTITLEMENTS).decode(
+            "utf-8", "replace"
+        )
+    return text
+
+
+def shown_of(path: Path) -> Shown:
     path = bundle_of_executable(path) or path
     if path.is_dir():
         bundle = open_bundle(path)
@@ -246,6 +394,5 @@ def display(path: Path) -> str:
         if executable is None:
             raise SigningManagerError("The bundle has no main executable.")
         kind = "app bundle" if path.suffix == ".app" else "bundle"
-        return describe(path, executable.resolve(), check.slices, bundle_kind=kind,
-                        info=bundle.info, seal=check.seal)  # fmt: skip
-    return describe(path, path.resolve(), check_macho(map_file(path)))
+        return Shown(path, executable.resolve(), check.slices, kind, bundle.info, check.seal)
+    return Shown(path, path.resolve(), check_macho(map_file(path)))

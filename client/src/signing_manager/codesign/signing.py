@@ -40,6 +40,7 @@ from signing_manager.codesign.entitlements import (
     load_entitlements,
 )
 from signing_manager.codesign.macho import FileType, MachO, Platform, round_up, version
+from signing_manager.codesign.preserve import keep_metadata
 from signing_manager.codesign.requirements import (
     RequirementType,
     developer_id_requirement,
@@ -79,6 +80,10 @@ class SigningOptions:
     timestamp_url: str | None = None
     info_plist: bytes | None = None  # bound in special slot 1 (a bundle's main executable)
     resources: bytes | None = None  # _CodeSignature/CodeResources, special slot 3
+    requirements: bytes | None = None  # a requirements set kept as it was (preserve.py)
+    runtime_version: int | None = None  # kept as it was; else the SDK's, with runtime
+    preserve: frozenset[str] = frozenset()  # --preserve-metadata items
+    explicit: frozenset[str] = frozenset()  # items the command line gave (they win)
 
 
 def team_identifier(certificate: x509.Certificate) -> str | None:
@@ -247,11 +252,12 @@ def lay_out(data, signer, options: SigningOptions) -> PendingMachO:
     else:
         macho = MachO.parse(data)
         pieces, universal = [Slice(macho.cputype, macho.cpusubtype, data)], False
-    entitlements = load_entitlements(options.entitlements) if options.entitlements else None
-    pending = [
-        (piece, lay_out_slice(MachO.parse(piece.data), signer, options, entitlements))
-        for piece in pieces
-    ]
+    pending = []
+    for piece in pieces:
+        macho = MachO.parse(piece.data)
+        mine = keep_metadata(macho, options)
+        entitlements = load_entitlements(mine.entitlements) if mine.entitlements else None
+        pending.append((piece, lay_out_slice(macho, signer, mine, entitlements)))
     return PendingMachO(pending, universal, options.timestamp_url)
 
 
@@ -284,9 +290,12 @@ def lay_out_slice(macho: MachO, signer, options: SigningOptions, entitlements) -
 
 
 def special_blobs(macho: MachO, signer, options: SigningOptions, entitlements) -> dict[int, bytes]:
-    requirement = designated_requirement(options.identifier, signer)
-    requirements = {RequirementType.DESIGNATED: requirement} if requirement else {}
-    blobs = {Slot.REQUIREMENTS: requirements_set(requirements)}
+    if options.requirements is not None:
+        blobs = {Slot.REQUIREMENTS: options.requirements}
+    else:
+        requirement = designated_requirement(options.identifier, signer)
+        requirements = {RequirementType.DESIGNATED: requirement} if requirement else {}
+        blobs = {Slot.REQUIREMENTS: requirements_set(requirements)}
     if entitlements is not None:
         blobs[Slot.ENTITLEMENTS] = entitlements_blob(options.entitlements)
         if macho.filetype == FileType.EXECUTE:  # codesign's default since macOS 12
@@ -320,8 +329,17 @@ def code_directory(macho, hash_type, offset, options, blobs, signer, entitlement
         exec_segment_base=text.fileoff if text else 0,
         exec_segment_limit=text.file_end if text else 0,
         exec_segment_flags=exec_segment_flags(entitlements or {}, main_binary),
-        runtime=macho.target.sdk if options.runtime and macho.target else 0,
+        runtime=runtime_version(macho, options),
     )
+
+
+def runtime_version(macho: MachO, options: SigningOptions) -> int:
+    """The hardened runtime's version: kept, or the SDK the code was built with."""
+    if not options.runtime:
+        return 0
+    if options.runtime_version is not None:
+        return options.runtime_version
+    return macho.target.sdk if macho.target else 0
 
 
 def signature_of(signer, directories: list[CodeDirectory]) -> DetachedSignature:

@@ -53,6 +53,8 @@ class SliceCheck:
     certificates: list[x509.Certificate] = field(default_factory=list)  # leaf first
     signing_time: datetime.datetime | None = None
     timestamp: datetime.datetime | None = None
+    cms_digest: bytes | None = None  # the CMS's messageDigest: a hash of the slot-0 CD
+    cms_digest_name: str | None = None  # its hash algorithm (sha256, ...)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -196,6 +198,9 @@ def check_cms(content: bytes, result: SliceCheck) -> None:
         result.problems.append("the signed CodeDirectory digests do not match")
     result.certificates = chain_from(signer, certificates) if signer else certificates
     values = first_attribute_values(signer_info)
+    if "message_digest" in values:
+        result.cms_digest = values["message_digest"].native
+        result.cms_digest_name = signer_info["digest_algorithm"]["algorithm"].native
     if "signing_time" in values:
         result.signing_time = values["signing_time"].native
     problem, result.timestamp = verify_timestamp(signer_info)
