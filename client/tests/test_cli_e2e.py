@@ -119,6 +119,18 @@ def sha256_of_certificate_file(path: Path) -> str:
     return hashlib.sha256(ssl.PEM_cert_to_DER_cert(path.read_text())).hexdigest()
 
 
+def openssl_fingerprint(path: Path) -> str:
+    """The SHA-256 fingerprint as openssl prints it (and the service's API page shows it)."""
+    result = subprocess.run(
+        ["openssl", "x509", "-in", str(path), "-noout", "-fingerprint", "-sha256"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return result.stdout.strip().split("=", 1)[1]
+
+
 def leftovers(folder: Path) -> list[str]:
     """Temporary files a signature write could leave beside its target."""
     return sorted(path.name for path in folder.iterdir() if path.name.startswith("."))
@@ -468,7 +480,8 @@ def test_u_pins_the_certificate_and_a_replaced_one_is_refused(start_service, new
 
     # First use: the presented certificate's SHA-256 is shown and kept.
     result = cli.ok("-r")
-    assert f"Trusting the service's certificate, SHA-256 {first}\n" in result.stderr
+    shown = openssl_fingerprint(service.cert_path)
+    assert f"Trusting the service's certificate, SHA-256 {shown}\n" in result.stderr
     assert json.loads(cli.config_file.read_text())["pinned_sha256"] == first
     assert sha256_of_certificate_file(cli.config_dir / "pinned-certificate.pem") == first
     assert "Trusting" not in cli.ok("-r").stdout  # only the first time
@@ -481,11 +494,13 @@ def test_u_pins_the_certificate_and_a_replaced_one_is_refused(start_service, new
     second = sha256_of_certificate_file(restarted.cert_path)
     assert second != first
 
-    sentence = assert_refused(cli.run("-r"), first, second, "-s -i URL -a API_KEY -u")
+    sentence = assert_refused(
+        cli.run("-r"), shown, openssl_fingerprint(restarted.cert_path), "-s -i URL -a API_KEY -u"
+    )
     assert "Traceback" not in sentence
     content = tmp_path / "content.bin"
     content.write_bytes(CONTENT)
-    assert_refused(cli.run("sign", "--identity", "anything", str(content)), first, second)
+    assert_refused(cli.run("sign", "--identity", "anything", str(content)), shown)
     assert not (tmp_path / "content.bin.p7s").exists()
     # The pin is unchanged by the refusals.
     assert json.loads(cli.config_file.read_text())["pinned_sha256"] == first
@@ -503,12 +518,13 @@ def test_s_u_again_trusts_a_replaced_certificate(start_service, new_cli):
     shutil.rmtree(service.data_dir / "tls")
     restarted = start_service(service.data_dir, port)
     second = sha256_of_certificate_file(restarted.cert_path)
-    assert_refused(cli.run("-r"), second)
+    assert_refused(cli.run("-r"), openssl_fingerprint(restarted.cert_path))
 
     cli.configure(restarted.url)
     result = cli.run("-r")
     assert result.returncode == 0, result.stderr
-    assert f"Trusting the service's certificate, SHA-256 {second}\n" in result.stderr
+    shown = openssl_fingerprint(restarted.cert_path)
+    assert f"Trusting the service's certificate, SHA-256 {shown}\n" in result.stderr
     assert json.loads(cli.config_file.read_text())["pinned_sha256"] == second
 
 

@@ -73,6 +73,12 @@ def presented_certificate(url: str) -> str:
         raise ConnectionFailed(f"Cannot reach {url}: {error}.") from None
 
 
+def colon_hex(fingerprint: str) -> str:
+    """``AB:CD:…``: how the service shows its TLS certificate's fingerprint (API page), and
+    how openssl does, so that a person can compare them by eye."""
+    return bytes.fromhex(fingerprint).hex(":").upper()
+
+
 def sha256_of_pem(pem: str) -> str:
     der = ssl.PEM_cert_to_DER_cert(pem)
     return hashlib.sha256(der).hexdigest()
@@ -116,7 +122,7 @@ class ServiceClient:
         log.info("Pinned the service's certificate, SHA-256 %s", self.settings.pinned_sha256)
         # On standard error, so `-r --json` stays pure JSON on standard output.
         print(
-            f"Trusting the service's certificate, SHA-256 {self.settings.pinned_sha256}",
+            f"Trusting the service's certificate, SHA-256 {colon_hex(self.settings.pinned_sha256)}",
             file=sys.stderr,
         )
 
@@ -128,8 +134,9 @@ class ServiceClient:
             )
         presented = sha256_of_pem(presented_certificate(self.settings.api_host))
         return CertificateChanged(
-            f"The service presented a certificate with SHA-256 {presented}, not the pinned "
-            f"{self.settings.pinned_sha256}. If it was replaced on purpose, trust the new one "
+            f"The service presented a certificate with SHA-256 {colon_hex(presented)}, not the "
+            f"pinned {colon_hex(self.settings.pinned_sha256)}. If it was replaced on purpose, "
+            "trust the new one "
             "with `signing-manager -s -i URL -a API_KEY -u`."
         )
 
