@@ -1,15 +1,19 @@
 """The productsign engine on packages bsdtar built, with a local signer; checked by bsdtar,
 openssl and our verifier."""
 
+import datetime
 import zipfile
 from io import BytesIO
+from pathlib import Path
 
 import pytest
+from cryptography import x509
 
+from signing_manager.apple_pki import apple_roots
 from signing_manager.errors import SigningManagerError
 from signing_manager.local_key import LocalSigner
 from signing_manager.pkg.signing import AlreadySigned, sign_package
-from signing_manager.pkg.verify import check_package, describe
+from signing_manager.pkg.verify import SignatureCheck, check_package, describe, judge_trust
 from signing_manager.pkg.xar import XarArchive, XarError
 from signing_service.test import make_identity
 
@@ -61,6 +65,43 @@ def test_the_report_reads_like_pkgutil(packages, signer, identity):
     )
     assert " ".join(f"{byte:02X}" for byte in sha256[:16]) in report
     assert "SHA1 Fingerprint:" in report
+
+
+def test_the_status_says_whether_the_chain_is_trusted(packages, signer, identity):
+    result = check_package(sign_package(packages.build("files"), signer))
+
+    judge_trust(result, apple_roots())
+    untrusted = describe("signed.pkg", result)
+    judge_trust(result, (*apple_roots(), identity.ca_certificate))
+    trusted = describe("signed.pkg", result)
+
+    assert untrusted.startswith(
+        'Package "signed.pkg":\n   Status: signed by untrusted certificate\n'
+        "   Trust: the certificate chain ends at “Signing Manager Test CA”, which is not a "
+        "trusted anchor"
+    )
+    assert trusted.startswith(
+        'Package "signed.pkg":\n   Status: signed by a certificate trusted through an anchor '
+        "given with --anchor\n   Signing time:"
+    )
+
+
+def test_a_developer_id_installer_chain_reads_as_apples_distribution_status():
+    leaf = x509.load_der_x509_certificate(
+        (
+            Path(__file__).parent / "data/apple-leaves/apple-signed-developer-id-installer.cer"
+        ).read_bytes()
+    )
+    # Timestamped while the (since expired) certificate was valid: trusted at that time.
+    result = SignatureCheck(signed=True, certificates=[leaf])
+    result.timestamp = leaf.not_valid_before_utc + datetime.timedelta(days=1)
+
+    judge_trust(result, apple_roots())
+
+    assert describe("apple.pkg", result).startswith(
+        'Package "apple.pkg":\n   Status: signed by a developer certificate issued by Apple for '
+        "distribution\n"
+    )
 
 
 def test_an_unsigned_package_has_no_signature(packages):

@@ -41,9 +41,15 @@ def test_productsign_signs_and_pkgutil_checks(cli, installer, packages, tmp_path
 
     check = cli.run("pkgutil", "--check-signature", str(destination))
     assert check.returncode == 0, check.stdout + check.stderr
-    assert check.stdout.startswith('Package "signed.pkg":\n   Status: signed')
+    assert check.stdout.startswith(
+        'Package "signed.pkg":\n   Status: signed by untrusted certificate\n'
+    )
     assert f"    1. {installer.common_name}" in check.stdout
     assert "SHA256 Fingerprint:" in check.stdout
+    anchor = tmp_path / "root.pem"
+    anchor.write_bytes(installer.pem(installer.ca_certificate))
+    anchored = cli.run("pkgutil", "--check-signature", str(destination), "--anchor", str(anchor))
+    assert "Status: signed by a certificate trusted through an anchor" in anchored.stdout
 
     # Both signatures came from one batch: two sign records, one per algorithm.
     today = datetime.datetime.now(datetime.UTC).date().isoformat()

@@ -108,6 +108,6 @@ def sha1_signature_verifies(certificate: x509.Certificate, key) -> bool:
 def key_identifier(certificate: x509.Certificate, extension: type) -> bytes | None:
     try:
         value = certificate.extensions.get_extension_for_class(extension).value
-    except (x509.ExtensionNotFound, ValueError):
+    except (x509.ExtensionNotFound, x509.DuplicateExtension, ValueError):
         return None
     return value.key_identifier if extension is x509.AuthorityKeyIdentifier else value.digest

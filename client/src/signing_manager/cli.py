@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from rich.console import Console
 from rich.table import Table
@@ -37,6 +38,7 @@ from signing_manager.algorithms import Algorithm
 from signing_manager.cms import detached_signature
 from signing_manager.codesign import command as codesign
 from signing_manager.codesign import files
+from signing_manager.codesign import options as codesign_options
 from signing_manager.config import API_KEY_ENV, Secrets, Settings, config_dir
 from signing_manager.errors import (
     AmbiguousIdentity,
@@ -48,12 +50,13 @@ from signing_manager.errors import (
 from signing_manager.key_usage import signs_installers
 from signing_manager.logs import log_path, set_up_logging
 from signing_manager.pkg.signing import sign_package
-from signing_manager.pkg.verify import check_package
+from signing_manager.pkg.verify import check_package, judge_trust
 from signing_manager.pkg.verify import describe as describe_package
 from signing_manager.pkg.xar import XarArchive
 from signing_manager.remote_key import RemoteSigner
 from signing_manager.service import PIN_FILE, RemoteIdentity, ServiceClient
 from signing_manager.timestamp import timestamp_url
+from signing_manager.trust import load_anchors
 
 log = logging.getLogger("signing_manager.cli")
 
@@ -129,12 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
     productsign.add_argument("source", metavar="SOURCE.pkg")
     productsign.add_argument("destination", metavar="DESTINATION.pkg")
 
-    codesign.add_parser(commands, add_timestamp_option)
+    codesign_options.add_parser(commands, add_timestamp_option)
 
     pkgutil = commands.add_parser(
         "pkgutil", help="Check a package's signature, as pkgutil --check-signature."
     )
     pkgutil.add_argument("--check-signature", required=True, metavar="PKG", dest="package")
+    pkgutil.add_argument(
+        "--anchor",
+        action="append",
+        metavar="FILE",
+        help="Also trust this root certificate (PEM or DER); repeatable.",
+    )
 
     log_command = commands.add_parser("log", help="Show the end of the log (SigningManager.log).")
     log_command.add_argument("--path", action="store_true", help="Print only the log's path.")
@@ -224,7 +233,7 @@ def run(parser: argparse.ArgumentParser, arguments, settings: Settings) -> int:
     if arguments.command == "codesign":
         return codesign.run(arguments, lambda wanted: remote_signer(settings, wanted))
     if arguments.command == "pkgutil":
-        return pkgutil_command(Path(arguments.package))
+        return pkgutil_command(Path(arguments.package), load_anchors(arguments.anchor))
     if arguments.command == "log":
         return log_command(arguments.path)
     parser.print_help()
@@ -434,12 +443,13 @@ def productsign_command(settings: Settings, arguments) -> int:
     return 0
 
 
-def pkgutil_command(path: Path) -> int:
+def pkgutil_command(path: Path, anchors: tuple[x509.Certificate, ...]) -> int:
     try:
         data = path.read_bytes()
     except OSError as error:
         raise ConfigurationError(f"Cannot read {path}: {error.strerror}.") from None
     result = check_package(data)
+    judge_trust(result, anchors)
     print(describe_package(path.name, result), end="")
     return 0 if result.valid else 1
 

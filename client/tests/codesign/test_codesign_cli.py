@@ -142,7 +142,9 @@ def test_it_signs_an_app_bundle(codesign):
     }
     verified = codesign("-v", "-v", app.name)
     assert verified.returncode == 0, verified.stderr
-    assert verified.stderr == "X.app: valid on disk\n"
+    assert verified.stderr == (
+        "X.app: valid on disk\nX.app: satisfies its Designated Requirement\n"
+    )
 
 
 def test_signing_a_bundle_writes_nothing_on_standard_error(codesign):
@@ -335,7 +337,11 @@ def test_verify_says_valid_on_disk_with_two_v(codesign):
 
     result = codesign("-v", "-v", path)
 
-    assert (result.returncode, result.stderr) == (0, "tool: valid on disk\n")
+    # Apple's two lines: ad-hoc code's implicit requirement is its own cdhash.
+    assert (result.returncode, result.stderr) == (
+        0,
+        "tool: valid on disk\ntool: satisfies its Designated Requirement\n",
+    )
 
 
 def test_verify_reports_a_modified_thin_file(codesign):
@@ -766,7 +772,8 @@ def test_an_option_codesign_does_not_have_is_refused_by_name_under_its_usage(opt
     [
         (["-a", "arm64"], "signing always signs every architecture"),
         (["--all-architectures"], "signing always signs every architecture"),
-        (["-r=designated => anchor apple"], "-r/--requirements is not supported when signing"),
+        (["-r-"], "-r- prints the requirements of signed code (with -d)"),
+        (["-r=designated => anchor apple and"], "where a requirement (identifier"),
         (["--preserve-metadata=identifier,colour"], "does not know colour"),
         (["--verbose=lots"], "--verbose takes a number"),
     ],
@@ -819,3 +826,86 @@ def test_preserve_metadata_keeps_what_the_old_signature_held(codesign):
     assert plain.primary.identifier == "tool"
     assert Slot.ENTITLEMENTS not in plain.blobs
     assert not plain.primary.flags & CodeDirectoryFlag.RUNTIME
+
+
+# --- Checking like Apple: requirements and trust ----------------------------------------------
+
+
+def test_a_real_developer_id_signature_satisfies_its_requirement_and_apples_root(codesign):
+    path = codesign.copy("cms", "real")
+
+    result = codesign("-vvvv", path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "real: valid on disk\n"
+        "real: satisfies its Designated Requirement\n"
+        "real: chain trusted: it ends at “Apple Root CA” (Apple's root)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("requirement", "satisfied"),
+    [
+        ("=anchor apple generic and certificate leaf[subject.OU] = S8XHQB96PW", True),
+        ("anchor apple generic and certificate leaf[subject.OU] = S8XHQB96PW", True),
+        ("=certificate leaf[subject.OU] = ABCDE12345", False),
+        ("=identifier com.apple.dt.runtime.swiftConcurrency and anchor trusted", True),
+    ],
+)
+def test_a_test_requirement_is_checked(requirement, satisfied, codesign):
+    path = codesign.copy("cms", "real")
+
+    result = codesign("-vv", "-R", requirement, path)
+
+    if satisfied:
+        assert result.returncode == 0, result.stderr
+        assert "real: explicit requirement satisfied\n" in result.stderr
+    else:
+        assert result.stderr.endswith(
+            "test-requirement: code failed to satisfy the requirement\n"
+        ), result.stderr
+        assert result.returncode == 1
+
+
+def test_a_test_requirement_may_come_from_a_file(codesign):
+    path = codesign.copy("arm64-exe", "tool")
+    codesign("-s", "-", path)
+    (codesign.folder / "wanted.req").write_text('identifier "tool"\n')
+    (codesign.folder / "other.req").write_text("identifier other\n")
+
+    assert codesign("-v", "-R", "wanted.req", path).returncode == 0
+    assert codesign("-v", "--test-requirement=other.req", path).returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["-v", "-R", "=identifier"], "where a string was expected"),
+        (["-v", "--anchor", "missing.pem"], "Cannot read the anchor missing.pem"),
+        (["-s", "-", "-R", "=always"], "apply to checking (-v)"),
+    ],
+)
+def test_bad_requirements_and_anchors_are_one_sentence(args, fragment, codesign):
+    path = codesign.copy("arm64-exe", "tool")
+
+    result = codesign(*args, path)
+
+    assert result.returncode == 1
+    assert fragment in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_signing_embeds_the_requirements_given(codesign):
+    path = codesign.copy("arm64-exe", "tool")
+    (codesign.folder / "tool.rqset").write_text('designated => identifier "tool" and always\n')
+
+    signed = codesign("-s", "-", '-r=designated => identifier "tool" or identifier t2', path)
+    shown = codesign("-d", "-r-", path)
+    again = codesign("-f", "-s", "-", "--requirements", "tool.rqset", path)
+
+    assert signed.returncode == 0, signed.stderr
+    assert shown.stdout == "designated => identifier tool or identifier t2\n"
+    assert again.returncode == 0, again.stderr
+    assert codesign("-d", "-r-", path).stdout == "designated => identifier tool and always\n"
+    assert codesign("-vv", path).stderr.endswith("tool: satisfies its Designated Requirement\n")

@@ -10,6 +10,7 @@ invocation in ONE ``sign/batch`` request) and with the service's audit export.
 from __future__ import annotations
 
 import datetime
+import functools
 import html
 import json
 import os
@@ -18,12 +19,13 @@ import re
 import secrets
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 
-from signing_service.test import make_identity
+from signing_service.test import fake_ca, make_identity
 
 pytestmark = pytest.mark.e2e
 
@@ -100,9 +102,17 @@ def signs(cli, *args: str):
     return result
 
 
+@functools.cache
+def anchor_file() -> str:
+    """The test CA's certificate in a file: the anchor code signed here is trusted through."""
+    folder = Path(tempfile.mkdtemp(prefix="anchor-"))
+    (folder / "test-root.pem").write_bytes(fake_ca()[0].public_bytes(serialization.Encoding.PEM))
+    return str(folder / "test-root.pem")
+
+
 def verify(cli, path: Path) -> None:
-    """``codesign -v PATH`` passes silently."""
-    cli.ok("codesign", "-v", str(path))
+    """``codesign -v --anchor TEST_ROOT PATH`` passes silently."""
+    cli.ok("codesign", "-v", "--anchor", anchor_file(), str(path))
 
 
 def assert_one_sentence(result, *fragments: str) -> None:
@@ -283,7 +293,11 @@ def test_a_build_scripts_codesign_lines_run_unchanged(cli, developer, machos, ts
     # Apple's usual check. No argument is adapted for us.
     app, _ = lay_out_app(machos, files)
     before = tsa.requests
-    environment = {"SIGNING_MANAGER_TSA_URL": tsa.url, "ID": developer.common_name}
+    environment = {
+        "SIGNING_MANAGER_TSA_URL": tsa.url,
+        "SIGNING_MANAGER_ANCHORS": anchor_file(),  # the company's root, trusted machine-wide
+        "ID": developer.common_name,
+    }
     script = (
         'signing-manager codesign --force --options runtime --timestamp --sign "$ID" "$1" && '
         'signing-manager codesign --verify --deep --strict --verbose=2 "$1"'
@@ -304,6 +318,41 @@ def test_a_build_scripts_codesign_lines_run_unchanged(cli, developer, machos, ts
     text = describe(cli, app)
     assert "flags=0x10000(runtime)" in text
     assert "Timestamp=" in text
+
+
+def test_a_chain_that_ends_at_an_untrusted_root_fails_unless_it_is_given(
+    cli, developer, machos, files
+):
+    path = machos.copy("arm64-exe", files)
+    signs(cli, "-s", developer.sha1, str(path))
+
+    untrusted = cli.run("codesign", "-v", str(path))
+    trusted = cli.run("codesign", "-vvv", "--anchor", anchor_file(), str(path))
+    pinned = cli.run(
+        "codesign",
+        "-vv",
+        "--anchor",
+        anchor_file(),
+        "-R",
+        f'=certificate root = H"{sha1_hex(developer.ca_certificate)}"',
+        str(path),
+    )
+
+    assert untrusted.returncode == 1
+    assert untrusted.stderr == (
+        f"{path}: the certificate chain ends at “Signing Manager Test CA”, which is not a "
+        "trusted anchor (Apple's roots, or a root given with --anchor FILE or "
+        "SIGNING_MANAGER_ANCHORS)\n"
+    )
+    assert trusted.returncode == 0, trusted.stderr
+    assert trusted.stderr.splitlines() == [
+        f"{path}: valid on disk",
+        f"{path}: satisfies its Designated Requirement",
+        f"{path}: chain trusted: it ends at “Signing Manager Test CA” (an anchor given with "
+        "--anchor)",
+    ]
+    assert pinned.returncode == 0, pinned.stderr
+    assert f"{path}: explicit requirement satisfied\n" in pinned.stderr
 
 
 # --- An app bundle with nested code, in one batch -------------------------------------------

@@ -8,7 +8,7 @@ cdhash attributes against the CDs, the signer's signature over the signed attrib
 RFC 3161 timestamp if any. Apple writes its CMS in BER with indefinite lengths, which
 asn1crypto reads as is; the signed attributes are checked on their original bytes.
 
-Trust in the certificate chain (Apple's roots) is not judged here: the chain is reported.
+Trust in the certificate chain and the requirements are judged afterwards (``assessment.py``).
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 Checks (reference section 10.5): the TOC checksum against the compressed TOC; the RSA
 ``<signature>`` over the checksum with the leaf certificate of its KeyInfo; the CMS
 ``<x-signature>`` (padding trimmed): messageDigest = hash of the checksum bytes, and the signer's
-signature over the signed attributes. Apple's roots are not consulted: trust in the chain is
-reported as "not checked", never assumed.
+signature over the signed attributes. Trust in the chain is then judged (``trust.py``) against
+Apple's roots and the anchors given, and stated in Apple's words: "signed by a developer
+certificate issued by Apple for distribution" for Developer ID Installer, "signed by untrusted
+certificate" (with the reason) when the chain does not end at a trusted anchor.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ from signing_manager.cms import (
     verify_timestamp,
 )
 from signing_manager.pkg.xar import XarArchive, XarError
+from signing_manager.trust import TrustVerdict, judge
 
 XMLDSIG = "{http://www.w3.org/2000/09/xmldsig#}"
+# Apple's marker extension on a Developer ID Installer certificate.
+DEVELOPER_ID_INSTALLER = x509.ObjectIdentifier("1.2.840.113635.100.6.1.14")
 
 
 @dataclass
@@ -38,10 +43,31 @@ class SignatureCheck:
     certificates: list[x509.Certificate] = field(default_factory=list)
     signing_time: datetime.datetime | None = None
     timestamp: datetime.datetime | None = None
+    trust: TrustVerdict | None = None  # judged once the signature holds
 
     @property
     def valid(self) -> bool:
         return self.signed and not self.problems
+
+
+def judge_trust(result: SignatureCheck, anchors: tuple[x509.Certificate, ...]) -> None:
+    """Judge the chain of a package whose signature holds, at its timestamp's time or now."""
+    if result.valid and result.certificates:
+        at = result.timestamp or datetime.datetime.now(datetime.UTC)
+        result.trust = judge(result.certificates[0], result.certificates, anchors, at)
+
+
+def status_text(result: SignatureCheck) -> str:
+    """Apple's status line for a package whose signature holds."""
+    trust = result.trust
+    if trust is None or trust.problem:
+        return "signed by untrusted certificate"
+    if not trust.apple:
+        return "signed by a certificate trusted through an anchor given with --anchor"
+    leaf = {extension.oid for extension in trust.chain[0].extensions}
+    if DEVELOPER_ID_INSTALLER in leaf:
+        return "signed by a developer certificate issued by Apple for distribution"
+    return "signed by a certificate trusted by macOS"
 
 
 def embedded_certificates(element) -> list[x509.Certificate]:
@@ -134,7 +160,9 @@ def describe(name: str, result: SignatureCheck) -> str:
     elif not result.signed:
         lines.append("   Status: no signature")
     else:
-        lines.append("   Status: signed (chain shown below; not checked against Apple's roots)")
+        lines.append(f"   Status: {status_text(result)}")
+        if result.trust is not None and result.trust.problem:
+            lines.append(f"   Trust: {result.trust.problem}")
     if result.timestamp:
         lines.append(f"   Signed with a timestamp on: {result.timestamp:%Y-%m-%d %H:%M:%S %z}")
     elif result.signing_time:
