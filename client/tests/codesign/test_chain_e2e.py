@@ -83,6 +83,28 @@ def test_a_leaf_only_identity_is_imported_with_a_warning(module_service, tmp_pat
     assert "signing-service ca import FILE" in result.stderr
 
 
+def test_a_leaf_whose_issuer_nobody_knows_still_signs(cli, module_service, machos, tmp_path):
+    key = cached_key("rsa2048", 12)
+    stranger = make_intermediate_ca("Nobody's Intermediate CA", index=94)
+    name = f"Developer ID Application: Stranger {secrets.token_hex(3)} (ABCDE12345)"
+    certificate = make_certificate(key, name, issuer=stranger)
+    made = TestIdentity(openssl_p12(certificate, key, P12_PASSWORD), P12_PASSWORD, certificate,
+                        key, stranger[0])  # fmt: skip
+    imported = module_service.import_identity(made, tmp_path / "ops")
+    assert "the chain does not reach a root certificate" in imported.stderr
+    path = machos.copy("arm64-exe", tmp_path, "tool")
+
+    cli.ok("codesign", "-s", made.sha1, str(path))
+
+    (macho,) = slices_of(path.read_bytes())
+    entries = SuperBlob.parse(macho.signature_data, BlobMagic.EMBEDDED_SIGNATURE).entries
+    assert len(printed_certificates(entries[Slot.SIGNATURE][8:], tmp_path)) == 1  # the leaf
+    # Sound, but not trusted: checking says so rather than passing in silence.
+    checked = cli.run("codesign", "-v", str(path))
+    assert checked.returncode == 1
+    assert f"the certificate chain stops at “{name}”, whose issuer is not known" in checked.stderr
+
+
 def test_codesign_embeds_leaf_intermediate_and_root_and_openssl_needs_only_the_root(
     cli, module_ops, uploaded_issuers, machos, independent, tmp_path
 ):
