@@ -287,3 +287,23 @@ def test_a_certificate_with_an_unknown_key_in_the_cms_is_a_problem(signed):
     result = verify.check_package(damaged)
 
     assert "The CMS signature does not verify with its certificate." in result.problems
+
+
+SHA256_OID = bytes.fromhex("0609608648016503040201")  # id-sha256, as DER
+
+
+def test_a_digest_algorithm_no_one_knows_is_a_problem_not_a_traceback(signed):
+    # Found by fuzzing (seed 40, package #1794): one flipped byte made id-sha256 an OID that
+    # hashlib does not know, and pkgutil ended in "unexpected error".
+    archive = XarArchive.parse(signed)
+    offset, size = archive.heap_span(archive.toc_element.find("x-signature"))
+    start = len(signed) - len(archive.heap) + offset
+    # The SignerInfo's digest algorithm: the last id-sha256 (the first is in digestAlgorithms).
+    position = start + signed[start : start + size].rindex(SHA256_OID) + 7  # the 3 of 3.4.2.1
+    damaged = signed[:position] + b"\x0b" + signed[position + 1 :]
+
+    result = verify.check_package(damaged)
+
+    assert result.problems == [
+        "The CMS signature uses a digest algorithm we do not check (2.16.840.1.101.11.4.2.1)."
+    ]
