@@ -1,4 +1,5 @@
-"""Reading passwords for the ops commands: from a file's first line, or typed at a terminal."""
+"""Reading what the ops commands are given: files of bounded size, and passwords from a
+file's first line or typed at a terminal."""
 
 from __future__ import annotations
 
@@ -24,3 +25,14 @@ def read_password(password_file: str | None, prompt: str, confirm: bool = False)
     if confirm and password != getpass.getpass("Again: "):
         raise CommandError("The two passwords differ.")
     return password
+
+
+def read_file(path: Path, max_size: int, too_large: str) -> bytes:
+    """The bytes of ``path``, refused in one sentence when it is larger than ``max_size``
+    (``too_large`` says what is expected instead) or cannot be read."""
+    try:
+        if path.stat().st_size > max_size:
+            raise CommandError(f"{path} is larger than {too_large}.")
+        return path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"Cannot read {path}: {exc.strerror}.") from None

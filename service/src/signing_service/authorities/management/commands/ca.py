@@ -16,15 +16,7 @@ from signing_service.authorities.reading import (
     read_ca_certificates,
 )
 from signing_service.authorities.updates import add_authorities, delete_authority, sha256_of
-
-
-def read_file(path: Path) -> bytes:
-    try:
-        if path.stat().st_size > MAX_SIZE:
-            raise CommandError(f"{path} is larger than 1 MiB; a CA certificate is ~2 KiB.")
-        return path.read_bytes()
-    except OSError as exc:
-        raise CommandError(f"Cannot read {path}: {exc.strerror}.") from None
+from signing_service.command_input import read_file
 
 
 class Command(BaseCommand):
@@ -42,7 +34,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         action = options["action"]
-        data = read_file(Path(options["file"])) if action == "import" else b""
+        data = b""
+        if action == "import":
+            data = read_file(Path(options["file"]), MAX_SIZE, "1 MiB; a CA certificate is ~2 KiB")
         prepare_database()
         if action == "import":
             self.import_file(Path(options["file"]), data)

@@ -7,18 +7,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from signing_service.accounts.bootstrap import prepare_database
-from signing_service.command_input import read_password
+from signing_service.command_input import read_file, read_password
 from signing_service.identities.models import Identity, read_new_identity
 from signing_service.identities.p12 import MAX_SIZE, P12Error
-
-
-def read_p12(path: Path) -> bytes:
-    try:
-        if path.stat().st_size > MAX_SIZE:
-            raise CommandError(f"{path} is larger than 10 MiB; a .p12 is a few KiB.")
-        return path.read_bytes()
-    except OSError as exc:
-        raise CommandError(f"Cannot read {path}: {exc.strerror}.") from None
 
 
 class Command(BaseCommand):
@@ -48,7 +39,7 @@ class Command(BaseCommand):
             self.list_identities()
 
     def import_identity(self, path: Path, password_file: str | None, allow_any_usage: bool) -> None:
-        data = read_p12(path)
+        data = read_file(path, MAX_SIZE, "10 MiB; a .p12 is a few KiB")
         prepare_database()
         password = read_password(password_file, "P12 password: ")
         try:
