@@ -94,14 +94,12 @@ class Identity(models.Model):
     def chain_certificates(self) -> list[x509.Certificate]:
         return decode_certificates(self.chain)
 
-    def complete_chain(self) -> None:
-        """Build the chain from the .p12's certificates, Apple's CAs and the uploaded CAs, in
-        that order of preference; the record is not saved."""
-        candidates = [
-            *decode_certificates(self.supplied_chain),
-            *apple_certificates(),
-            *CertificateAuthority.certificates(),
-        ]
+    def complete_chain(self, authorities: list[x509.Certificate] | None = None) -> None:
+        """Build the chain from the .p12's certificates, then ``authorities`` (by default
+        Apple's CAs and the uploaded ones), in that order of preference; not saved."""
+        if authorities is None:
+            authorities = known_authorities()
+        candidates = [*decode_certificates(self.supplied_chain), *authorities]
         chain = complete_chain(self.certificate(), candidates)
         self.chain = encode_certificates(chain.issuers)
         self.chain_reaches_root = chain.complete
@@ -136,14 +134,20 @@ def decode_certificates(encoded: list[str]) -> list[x509.Certificate]:
     return [x509.load_der_x509_certificate(base64.b64decode(item)) for item in encoded]
 
 
+def known_authorities() -> list[x509.Certificate]:
+    """Apple's CAs shipped with the client, then the CAs an admin uploaded."""
+    return [*apple_certificates(), *CertificateAuthority.certificates()]
+
+
 def rebuild_chains() -> int:
     """Complete every identity's chain again (after the CAs changed); how many changed."""
     changed = 0
+    authorities = known_authorities()
     for identity in Identity.objects.only(
         "certificate_der", "supplied_chain", "chain", "chain_reaches_root"
     ):
         before = (identity.chain, identity.chain_reaches_root)
-        identity.complete_chain()
+        identity.complete_chain(authorities)
         if (identity.chain, identity.chain_reaches_root) != before:
             identity.save(update_fields=["chain", "chain_reaches_root", "updated"])
             changed += 1
