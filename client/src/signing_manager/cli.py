@@ -172,8 +172,10 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None):
     )
     if unknown:
         command = arguments.subcommands.get(arguments.command or "", parser)
+        what = arguments.command or "signing-manager"
+        if not unknown[0].startswith("-"):
+            command.error(f"{what} does not take “{unknown[0]}” (-h shows what it takes).")
         name = unknown[0].split("=", 1)[0]
-        what = f"{arguments.command}" if arguments.command else "signing-manager"
         command.error(f"{name} is not an option of {what} here (-h lists those it has).")
     return arguments
 
