@@ -1,5 +1,7 @@
 import base64
+import datetime
 import hashlib
+from unittest import mock
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -77,3 +79,49 @@ class TestSignTestCase(BaseTestCase):
         )
         self.assertEqual(response.status_code, 403)
         self.assertFalse(AuditEvent.objects.exists())
+
+
+VIEW_CLOCK = "signing_service.identities.views.timezone"
+
+
+class TestSignRefusalTestCase(BaseTestCase):
+    """The page refuses what the client API refuses: an inactive identity, and one outside its
+    certificate's validity (the page's clock is moved, not waited for; the session's stays)."""
+
+    def setUp(self):
+        self.identity, _ = self.store_identity()
+        self.client.force_login(self.alice)
+
+    def sign(self):
+        return self.client.post(
+            f"/identities/{self.identity.pk}/sign/",
+            {"text": "hello", "algorithm": "rsa-pss-sha256"},
+        )
+
+    def assertRefused(self, response, sentence: str):
+        self.assertEqual(response.status_code, 200)
+        self.assertContains(response, sentence)
+        self.assertNotContains(response, 'id="signature"')
+        self.assertFalse(AuditEvent.objects.exists())
+
+    def test_an_inactive_identity_is_refused(self):
+        self.identity.is_active = False
+        self.identity.save()
+
+        self.assertRefused(self.sign(), "is inactive: switch it on to sign with it.")
+
+    def test_an_expired_identity_is_refused_with_its_date(self):
+        later = self.identity.not_after + datetime.timedelta(seconds=1)
+
+        with mock.patch(VIEW_CLOCK, now=mock.Mock(return_value=later)):
+            response = self.sign()
+
+        self.assertRefused(response, f"expired on {self.identity.not_after:%Y-%m-%d %H:%M} UTC")
+
+    def test_an_identity_not_yet_valid_is_refused(self):
+        earlier = self.identity.not_before - datetime.timedelta(seconds=1)
+
+        with mock.patch(VIEW_CLOCK, now=mock.Mock(return_value=earlier)):
+            response = self.sign()
+
+        self.assertRefused(response, "is valid only from")

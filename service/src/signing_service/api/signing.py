@@ -66,22 +66,10 @@ def check_usable(identity: Identity, api_key: ApiKey) -> None:
 
 
 def check_valid(identity: Identity, now: datetime.datetime) -> None:
-    """403 outside the certificate's validity: Apple's tools refuse such an identity too, and
-    a signature made with it would not be trusted (unless timestamped while still valid)."""
-    if now > identity.not_after:
-        raise ApiError(
-            403,
-            "expired_identity",
-            f"The certificate of “{identity.common_name}” expired on "
-            f"{identity.not_after:%Y-%m-%d %H:%M} UTC; an admin must import its renewal.",
-        )
-    if now < identity.not_before:
-        raise ApiError(
-            403,
-            "not_yet_valid_identity",
-            f"The certificate of “{identity.common_name}” is valid only from "
-            f"{identity.not_before:%Y-%m-%d %H:%M} UTC.",
-        )
+    """403 outside the certificate's validity."""
+    problem = identity.validity_problem(now)
+    if problem:
+        raise ApiError(403, *problem)
 
 
 def decode_digest(job: SignJob) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -116,6 +117,21 @@ class Identity(models.Model):
         return serialization.load_der_private_key(
             der, password=None, unsafe_skip_rsa_key_validation=True
         )
+
+    def validity_problem(self, now: datetime.datetime) -> tuple[str, str] | None:
+        """``(code, sentence)`` when the certificate is outside its validity at ``now``:
+        Apple's tools refuse such an identity, and its signatures would not be trusted."""
+        if now > self.not_after:
+            return "expired_identity", (
+                f"The certificate of “{self.common_name}” expired on "
+                f"{self.not_after:%Y-%m-%d %H:%M} UTC; an admin must import its renewal."
+            )
+        if now < self.not_before:
+            return "not_yet_valid_identity", (
+                f"The certificate of “{self.common_name}” is valid only from "
+                f"{self.not_before:%Y-%m-%d %H:%M} UTC."
+            )
+        return None
 
     def is_authorized_for(self, api_key) -> bool:
         if self.authorize_all_keys:

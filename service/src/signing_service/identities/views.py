@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from signing_manager.algorithms import Algorithm, verify_digest
@@ -101,7 +102,7 @@ def identity_sign(request: HttpRequest, pk: int) -> HttpResponse:
     identity = get_object_or_404(Identity, pk=pk)
     form = TestSignForm(request.POST or None, request.FILES or None, identity=identity)
     result = None
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and usable(identity, form):
         algorithm = Algorithm(form.cleaned_data["algorithm"])
         digest = hashlib.new(algorithm.hash_algorithm.name, form.content()).digest()
         signature = SoftwareSigner(identity).sign_digest(digest, algorithm)
@@ -127,3 +128,15 @@ def identity_sign(request: HttpRequest, pk: int) -> HttpResponse:
         }
     context = {"form": form, "identity": identity, "result": result}
     return render(request, "identities/sign.html", context)
+
+
+def usable(identity: Identity, form: TestSignForm) -> bool:
+    """Whether the identity may sign now, as the client API judges it; else the form says why."""
+    if not identity.is_active:
+        form.add_error(None, f"“{identity.common_name}” is inactive: switch it on to sign with it.")
+        return False
+    problem = identity.validity_problem(timezone.now())
+    if problem:
+        form.add_error(None, problem[1])
+        return False
+    return True
