@@ -266,6 +266,21 @@ class BadBodyTestCase(RegisterTestCase):
     def test_a_nul_character_in_the_machine_id_is_422(self):
         self.assertBadParameters({**MACHINE, "machine_id": "5D2E1A0C\x00"})
 
+    def test_control_characters_are_422_in_every_field(self):
+        for field in ("hostname", "os", "client_version", "machine_id"):
+            for bad in ("mac\tmini", "mac\r\nEvil: yes", "mac\x1b[31m", "mac\x85mini", "mac\u202egnp"):
+                with self.subTest(field=field, value=bad):
+                    self.assertBadParameters({**MACHINE, field: bad})
+
+    def test_leading_and_trailing_spaces_are_trimmed(self):
+        self.assertBadParameters({**MACHINE, "hostname": "   "})
+        body = {**MACHINE, "hostname": "  mac-mini-7 ", "os": " macOS 15 ", "machine_id": " m1 "}
+
+        self.assertEqual(self.register(body).status_code, 201)
+
+        client = Client.objects.get(hostname="mac-mini-7")
+        self.assertEqual((client.os, client.machine_id), ("macOS 15", "m1"))
+
     def test_text_that_is_not_unicode_is_422(self):
         self.assertBadParameters({**MACHINE, "hostname": "mac\ud800"})
 

@@ -192,6 +192,9 @@ class CsvInjectionTestCase(BaseTestCase):
         "@SUM(1+1)*cmd|' /C calc'!A0",
         "\t=1+1",
         "\r=1+1",
+        "\n=1+1",
+        " =1+1",
+        "  \n @SUM(1)",
     ]
 
     def test_cells_that_start_like_a_formula_are_quoted(self):

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from ninja import Field, Schema
+from pydantic import StringConstraints
 
 from signing_manager.algorithms import Algorithm
 
 MAX_BATCH = 1000
 
 
-NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL; refuse it as bad input
+# What a client names itself with is shown on pages, written to logs and exported as CSV:
+# no control characters (C0, DEL, C1; PostgreSQL cannot even hold NUL), no line or paragraph
+# separators, no bidirectional overrides that make text read other than it is.
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]*$"
+# Leading and trailing spaces are trimmed before the checks.
+ClientText = Annotated[str, StringConstraints(strip_whitespace=True, pattern=PLAIN_TEXT)]
 
 
 class RegisterIn(Schema):
-    hostname: str = Field(min_length=1, max_length=255, pattern=NO_NUL)
-    os: str = Field("", max_length=255, pattern=NO_NUL)
-    client_version: str = Field("", max_length=64, pattern=NO_NUL)
-    machine_id: str = Field(min_length=1, max_length=255, pattern=NO_NUL)
+    hostname: ClientText = Field(min_length=1, max_length=255)
+    os: ClientText = Field("", max_length=255)
+    client_version: ClientText = Field("", max_length=64)
+    machine_id: ClientText = Field(min_length=1, max_length=255)
 
 
 class RegisterOut(Schema):

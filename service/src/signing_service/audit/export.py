@@ -28,7 +28,7 @@ FIELDS = [
     "address",
 ]
 CHUNK_SIZE = 2000
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 class _Line:
@@ -67,8 +67,10 @@ def as_row(event: AuditEvent) -> dict[str, str]:
 
 
 def spreadsheet_safe(value: str) -> str:
-    """Client host names are chosen by clients: keep a spreadsheet from running one as a formula."""
-    return "'" + value if value[:1] in FORMULA_STARTS else value
+    """Client host names are chosen by clients: keep a spreadsheet from running one as a formula,
+    also when blanks or line breaks come first (spreadsheets skip them)."""
+    formula = value[:1] in FORMULA_STARTS or value.lstrip(" \t\r\n")[:1] in FORMULA_STARTS
+    return "'" + value if formula else value
 
 
 def csv_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:

@@ -1,0 +1,61 @@
+"""Security hardening found by a penetration test (issue 18), against the running service over
+real TLS: nothing Django answers may be stored by a cache, and what a client calls itself is
+plain text."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import pytest
+
+from signing_service.test import make_identity
+
+pytestmark = pytest.mark.e2e
+
+
+def test_no_page_or_api_answer_may_be_stored(running_service, new_admin, new_client_api, new_ops):
+    ops = new_ops(running_service)
+    made = make_identity()
+    _, (key,) = ops.set_up([made], ["build machines"])
+    api = new_client_api(running_service)
+    admin = new_admin(running_service)
+
+    registered = api.register(key, "machine-1", "build-1")  # carries the client token
+    token = registered.json()["client_token"]
+    answers = {
+        "POST /api/v1/clients": registered,
+        "GET /api/v1/certificates": api.certificates(token),
+        "GET /api/v1/version": api.version(),
+    }
+    for path in ["/", "/identities/", "/audit/", "/api-keys/", "/accounts/users/", "/settings/"]:
+        answers[f"GET {path}"] = admin.get(path)
+    answers["GET /audit/export/"] = admin.get(
+        "/audit/export/?date_from=2026-01-01&date_to=2030-12-31&format=csv"
+    )
+
+    for name, response in answers.items():
+        assert response.status_code in (200, 201), (name, response.status_code)
+        assert "no-store" in response.headers.get("cache-control", ""), name
+    static = admin.get("/static/signing_service/app.css")
+    assert "no-store" not in static.headers.get("cache-control", "")  # files may be cached
+
+
+def test_client_names_are_trimmed_and_control_characters_refused(
+    running_service, new_client_api, new_ops
+):
+    _, (key,) = new_ops(running_service).set_up([], ["build machines"])
+    api = new_client_api(running_service)
+
+    for bad in ["build\r\nX-Injected: 1", "build\t1", "\u202ebuild"]:
+        api.assert_error(api.register(key, "machine-bad", bad), 422, "bad_parameters")
+    trimmed = api.register(key, "machine-1", "  build-1  ")
+
+    assert trimmed.status_code == 201, trimmed.text
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    exported = running_service.manage(
+        "audit", "export", "--from", today, "--to", today, "--format", "json"
+    )
+    rows = json.loads(exported.stdout)
+    assert [r["client_hostname"] for r in rows if r["status"] == "success"] == ["build-1"]
+    assert sorted(r["reason"] for r in rows if r["status"] == "failure") == ["bad_parameters"] * 3
