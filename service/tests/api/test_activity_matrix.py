@@ -22,17 +22,19 @@ DIGEST = hashlib.sha256(b"matrix").digest()
 
 def expected_sign_outcome(
     key_active: bool, client_active: bool, identity_active: bool, authorized: str
-) -> tuple[int, str | None]:
-    """What the guide says signing answers, written as a table rather than as the code's checks."""
+) -> tuple[int, str | None, str | None]:
+    """What the guide says signing answers (status, code) and the audit records (reason),
+    written as a table rather than as the code's checks. An identity this client may not use
+    reads as one that does not exist; the audit says why (issue 18)."""
     if not key_active:
-        return 403, "inactive_key"
+        return 403, "inactive_key", "inactive_key"
     if not client_active:
-        return 403, "inactive_client"
+        return 403, "inactive_client", "inactive_client"
     if not identity_active:
-        return 403, "inactive_identity"
+        return 404, "unknown_identity", "inactive_identity"
     if authorized == ANOTHER_KEY:
-        return 403, "unauthorized_identity"
-    return 200, None
+        return 404, "unknown_identity", "unauthorized_identity"
+    return 200, None, None
 
 
 def expected_listing(
@@ -93,7 +95,7 @@ class ActivityMatrixTestCase(BaseTestCase):
                     sha1s = [item["sha1"] for item in response.json()["certificates"]]
                     self.assertEqual(sha1s, [self.identity.sha1] if listed else [])
 
-                status, code = expected_sign_outcome(*combination)
+                status, code, reason = expected_sign_outcome(*combination)
                 response = self.call(
                     "post",
                     "/api/v1/sign",
@@ -132,7 +134,7 @@ class ActivityMatrixTestCase(BaseTestCase):
                         ("sign", "success" if code is None else "failure"),
                     ],
                 )
-                self.assertEqual(events[1].reason, code or "")
+                self.assertEqual(events[1].reason, reason or "")
 
     def test_a_listed_identity_is_always_one_the_client_can_sign_with(self):
         for combination in itertools.product(

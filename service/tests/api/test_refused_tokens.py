@@ -69,7 +69,7 @@ class OtherKeyTestCase(RefusedTokenTestCase):
 
     def test_a_client_cannot_sign_with_another_keys_identity(self):
         response = self.sign_with(f"Bearer {self.release_token}", self.build_only)
-        self.assertError(response, 403, "unauthorized_identity")
+        self.assertError(response, 404, "unknown_identity")
         event = AuditEvent.objects.get()
         self.assertEqual((event.status, event.reason), ("failure", "unauthorized_identity"))
         self.assertEqual(event.api_key, self.release_key)

@@ -268,7 +268,13 @@ class BadBodyTestCase(RegisterTestCase):
 
     def test_control_characters_are_422_in_every_field(self):
         for field in ("hostname", "os", "client_version", "machine_id"):
-            for bad in ("mac\tmini", "mac\r\nEvil: yes", "mac\x1b[31m", "mac\x85mini", "mac\u202egnp"):
+            for bad in (
+                "mac\tmini",
+                "mac\r\nEvil: yes",
+                "mac\x1b[31m",
+                "mac\x85mini",
+                "mac\u202egnp",
+            ):
                 with self.subTest(field=field, value=bad):
                     self.assertBadParameters({**MACHINE, field: bad})
 

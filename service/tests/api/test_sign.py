@@ -156,12 +156,13 @@ class SignatureTestCase(SignTestCase):
 
 
 class RefusalTestCase(SignTestCase):
-    def assertRefused(self, response, status: int, code: str):
-        """The error body, and exactly one failure record with the same reason."""
+    def assertRefused(self, response, status: int, code: str, reason: str | None = None):
+        """The error body, and exactly one failure record with the reason (the code unless
+        the audit knows more than the caller may)."""
         self.assertError(response, status, code)
         event = self.only_event()
         self.assertEqual((event.request_type, event.status), ("sign", "failure"))
-        self.assertEqual(event.reason, code)
+        self.assertEqual(event.reason, reason or code)
         AuditEvent.objects.all().delete()
 
     def test_an_unknown_token_is_refused_401(self):
@@ -183,17 +184,37 @@ class RefusalTestCase(SignTestCase):
         Client.objects.filter(pk=self.machine.pk).update(is_active=False)
         self.assertRefused(self.sign(self.request()), 403, "inactive_client")
 
-    def test_an_inactive_identity_is_refused_403(self):
+    def test_an_inactive_identity_reads_as_unknown(self):
         self.rsa.is_active = False
         self.rsa.save()
-        self.assertRefused(self.sign(self.request()), 403, "inactive_identity")
+        response = self.sign(self.request())
+        self.assertRefused(response, 404, "unknown_identity", "inactive_identity")
 
-    def test_an_identity_of_other_keys_is_refused_403(self):
+    def test_an_identity_of_other_keys_reads_as_unknown(self):
         other_key, _ = ApiKey.create("release machines")
         self.rsa.authorize_all_keys = False
         self.rsa.save()
         self.rsa.authorized_keys.set([other_key])
-        self.assertRefused(self.sign(self.request()), 403, "unauthorized_identity")
+        response = self.sign(self.request())
+        self.assertRefused(response, 404, "unknown_identity", "unauthorized_identity")
+
+    def test_not_yours_and_does_not_exist_look_the_same(self):
+        # Issue 18: a client must not learn which identities exist, nor their names.
+        other_key, _ = ApiKey.create("release machines")
+        self.rsa.authorize_all_keys = False
+        self.rsa.save()
+        self.rsa.authorized_keys.set([other_key])
+        missing_sha1 = "ab" * 20
+
+        not_mine = self.sign(self.request())
+        missing = self.sign(self.request(certificate=missing_sha1))
+
+        self.assertEqual(not_mine.status_code, missing.status_code)
+        self.assertEqual(
+            not_mine.content.decode().replace(self.rsa.sha1, missing_sha1),
+            missing.content.decode(),
+        )
+        self.assertNotIn(self.rsa.common_name, not_mine.content.decode())
 
     def test_an_unknown_identity_is_404(self):
         for fingerprint in ["0" * 40, "f" * 64]:
@@ -316,14 +337,14 @@ class AuditTestCase(SignTestCase):
         self.rsa.save()
         self.rsa.authorized_keys.set([other_key])
         response = self.sign(self.request("rsa-pkcs1v15-sha256"))
-        event = self.assertAudited(response, 403, "unauthorized_identity")
+        event = self.assertAudited(response, 404, "unauthorized_identity")
         self.assertNamesTheIdentity(event, self.rsa, "rsa-pkcs1v15-sha256")
 
     def test_an_inactive_identity_is_audited_with_its_snapshot_and_the_digest(self):
         self.ec.is_active = False
         self.ec.save()
         response = self.sign(self.request("ecdsa-sha256", identity=self.ec))
-        event = self.assertAudited(response, 403, "inactive_identity")
+        event = self.assertAudited(response, 404, "inactive_identity")
         self.assertNamesTheIdentity(event, self.ec, "ecdsa-sha256")
 
 

@@ -179,8 +179,16 @@ def test_every_row_and_status_of_the_contract_with_one_audit_record_per_call(wor
 
     # The same machine again: 409, and no second client.
     message = api.assert_error(api.register(key, "machine-1", "build-1"), 409, "already_registered")
-    assert str(registered["client_id"]) in message
-    audit.add(Record("register", "failure", "already_registered", api_key_name=key_name))
+    assert "build-1" not in message  # the other client is named in the audit only (issue 18)
+    audit.add(
+        Record(
+            "register",
+            "failure",
+            "already_registered",
+            api_key_name=key_name,
+            message_has=f"client {registered['client_id']} (build-1)",
+        )
+    )
 
     # A second machine of the same key gets its own client and token.
     second = api.register(key, "machine-2", "build-2")
@@ -489,7 +497,7 @@ def test_every_row_and_status_of_the_contract_with_one_audit_record_per_call(wor
 
 
 @pytest.mark.e2e
-def test_inactive_key_client_identity_and_unauthorized_identity_answer_403(world, new_admin):
+def test_inactive_key_client_identity_and_unauthorized_identity_are_refused(world, new_admin):
     api, rsa, ec, audit = world.api, world.rsa, world.ec, world.audit
     key, key_name = world.key, world.key_name
     restricted = make_identity(key_kind="rsa2048")
@@ -545,17 +553,19 @@ def test_inactive_key_client_identity_and_unauthorized_identity_answer_403(world
             )
         )
 
-    def refused(token: str, hostname: str, made: TestIdentity, code: str, name: str = key_name):
-        """Sign is refused for this identity with 403 and ``code``, alone and in a batch."""
+    def refused(token: str, hostname: str, made: TestIdentity, reason: str, name: str = key_name):
+        """Sign is refused for this identity as for one that does not exist (404
+        ``unknown_identity``, no name given away), alone and in a batch; the audit says why."""
         algorithm, digest = (
             (sha256, rsa_digest) if made is not ec else (Algorithm.ECDSA_SHA256, ec_digest)
         )
-        message = api.assert_error(api.sign(token, made.sha1, algorithm, digest), 403, code)
-        assert made.common_name in message
+        code = "unknown_identity"
+        message = api.assert_error(api.sign(token, made.sha1, algorithm, digest), 404, code)
+        assert made.common_name not in message
         failure = Record(
             "sign",
             "failure",
-            code,
+            reason,
             api_key_name=name,
             client_hostname=hostname,
             identity_sha1=made.sha1,  # the record names the identity that was refused

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 
 class ApiError(Exception):
-    """A refusal with its HTTP status, a snake_case code and a sentence for the user."""
+    """A refusal with its HTTP status, a snake_case code and a sentence for the user. What the
+    audit records may say more (``reason``, ``audit_message``) than the caller may learn."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        reason: str | None = None,
+        audit_message: str | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.reason = reason or code
+        self.audit_message = audit_message or message
 
     def body(self) -> dict:
         return {"error": {"code": self.code, "message": self.message}}
@@ -35,4 +46,16 @@ def bad_parameters(message: str) -> ApiError:
 def audit_unavailable() -> ApiError:
     return ApiError(
         503, "audit_unavailable", "The request could not be audited, so it was not carried out."
+    )
+
+
+def unknown_identity(fingerprint: str, reason: str | None = None, why: str | None = None):
+    """404 for an identity that does not exist **or** that this caller may not use: the two
+    read the same, so a client cannot probe which identities exist; the audit keeps why."""
+    return ApiError(
+        404,
+        "unknown_identity",
+        f"No identity available to this client has the fingerprint {fingerprint}.",
+        reason=reason,
+        audit_message=why,
     )

@@ -47,8 +47,9 @@ api = NinjaAPI(
 ERRORS = {status: schemas.ErrorOut for status in (401, 403, 422, 503)}
 SIGN_ERRORS = (
     "Refusals (`error.code`): 401 `bad_credentials`; 403 `inactive_key`, `inactive_client`, "
-    "`inactive_identity`, `unauthorized_identity`, `expired_identity` (the certificate's "
-    "validity has ended), `not_yet_valid_identity` (it has not begun); 404 `unknown_identity`; "
+    "`expired_identity` (the certificate's validity has ended), `not_yet_valid_identity` (it "
+    "has not begun); 404 `unknown_identity` (no such identity, or not one this client may use: "
+    "the two read the same); "
     "422 `bad_parameters`; 503 `audit_unavailable`. In a batch, each item may carry its own."
 )
 
@@ -133,8 +134,8 @@ def audit_refusal(
     event = records.build(
         request_type,
         Status.FAILURE,
-        reason=error.code,
-        message=error.message,
+        reason=error.reason,
+        message=error.audit_message,
         api_key=caller.api_key,
         client=caller.client,
         address=address_of(request),
@@ -222,13 +223,16 @@ def refuse_known_machine(api_key, machine_id: str) -> None:
 
 
 def already_registered(api_key, machine_id: str) -> errors.ApiError:
+    """409, naming the existing client in the audit only: whoever holds the key must not learn
+    other machines' names from it."""
     existing = Client.objects.filter(api_key=api_key, machine_id=machine_id).first()
     name = f"client {existing.pk} ({existing.hostname})" if existing else "a client"
     return errors.ApiError(
         409,
         "already_registered",
-        f"This machine is already registered as {name}; use its token, or ask an admin to "
-        "delete that client to register again.",
+        "This machine is already registered with this API key; use its client token, or ask "
+        "an admin to delete that client to register again.",
+        audit_message=f"The machine is already registered as {name}.",
     )
 
 
@@ -296,8 +300,8 @@ def sign_event(job: SignJob, client: Client, address: str | None) -> AuditEvent:
     return records.build(
         RequestType.SIGN,
         Status.FAILURE if job.error else Status.SUCCESS,
-        reason=job.error.code if job.error else "",
-        message=job.error.message if job.error else "",
+        reason=job.error.reason if job.error else "",
+        message=job.error.audit_message if job.error else "",
         api_key=client.api_key,
         client=client,
         identity=job.identity,

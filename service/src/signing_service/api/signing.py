@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from signing_manager.algorithms import Algorithm
 from signing_service.access.models import ApiKey
-from signing_service.api.errors import ApiError, bad_parameters
+from signing_service.api.errors import ApiError, bad_parameters, unknown_identity
 from signing_service.identities.models import Identity
 from signing_service.identities.signers import SoftwareSigner
 
@@ -37,30 +37,36 @@ class SignJob:
 
 def find_identity(fingerprint: str, cache: dict | None = None) -> Identity:
     """The identity with this SHA-1 or SHA-256 fingerprint: 404 if there is none."""
-    fingerprint = fingerprint.strip().lower().replace(":", "")
-    if not FINGERPRINT.fullmatch(fingerprint):
-        raise bad_parameters("certificate must be a SHA-1 or SHA-256 fingerprint in hex.")
+    fingerprint = normal_fingerprint(fingerprint)
     if cache is not None and fingerprint in cache:
         return cache[fingerprint]
     field = "sha1" if len(fingerprint) == 40 else "sha256"
     identity = Identity.objects.filter(**{field: fingerprint}).first()
     if identity is None:
-        raise ApiError(404, "unknown_identity", f"No identity has the fingerprint {fingerprint}.")
+        raise unknown_identity(fingerprint)
     if cache is not None:
         cache[fingerprint] = identity
     return identity
 
 
-def check_usable(identity: Identity, api_key: ApiKey) -> None:
-    """403 unless the identity is active, the key is authorized to use it, and its certificate
-    is valid now."""
+def normal_fingerprint(fingerprint: str) -> str:
+    fingerprint = fingerprint.strip().lower().replace(":", "")
+    if not FINGERPRINT.fullmatch(fingerprint):
+        raise bad_parameters("certificate must be a SHA-1 or SHA-256 fingerprint in hex.")
+    return fingerprint
+
+
+def check_usable(identity: Identity, api_key: ApiKey, fingerprint: str) -> None:
+    """404 unless the identity is active and the key is authorized to use it (as for an
+    identity that does not exist); 403 unless its certificate is valid now."""
+    name = identity.common_name
     if not identity.is_active:
-        raise ApiError(403, "inactive_identity", f"“{identity.common_name}” is inactive.")
+        raise unknown_identity(fingerprint, "inactive_identity", f"“{name}” is inactive.")
     if not identity.is_authorized_for(api_key):
-        raise ApiError(
-            403,
+        raise unknown_identity(
+            fingerprint,
             "unauthorized_identity",
-            f"This API key is not authorized to use “{identity.common_name}”.",
+            f"This API key is not authorized to use “{name}”.",
         )
     check_valid(identity, timezone.now())
 
@@ -94,9 +100,9 @@ def prepare(job: SignJob, api_key: ApiKey, cache: dict | None = None) -> None:
         try:
             job.digest = decode_digest(job)
         except ApiError as digest_error:
-            check_usable(job.identity, api_key)
+            check_usable(job.identity, api_key, normal_fingerprint(job.fingerprint))
             raise digest_error from None
-        check_usable(job.identity, api_key)
+        check_usable(job.identity, api_key, normal_fingerprint(job.fingerprint))
         if job.algorithm.key_type != job.identity.key_type:
             raise bad_parameters(
                 f"{job.algorithm} cannot be used with the {job.identity.key_type} key "
