@@ -43,6 +43,19 @@ def bad_parameters(message: str) -> ApiError:
     return ApiError(422, "bad_parameters", message)
 
 
+# How long a client should wait before asking again after a 503: databases come back (or fail
+# over) within seconds; the client retries with its own backoff.
+RETRY_AFTER_SECONDS = 5
+
+
+def service_unavailable() -> ApiError:
+    return ApiError(
+        503,
+        "service_unavailable",
+        "The service's database is unavailable; nothing was done. Try again shortly.",
+    )
+
+
 def audit_unavailable() -> ApiError:
     return ApiError(
         503, "audit_unavailable", "The request could not be audited, so it was not carried out."

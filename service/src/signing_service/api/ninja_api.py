@@ -66,7 +66,10 @@ class VersionOut(Schema):
 def api_error(request: HttpRequest, error: errors.ApiError):
     """Every refusal of the client API is answered here (and counted)."""
     metrics.API_REFUSALS.labels(error.code).inc()
-    return api.create_response(request, error.body(), status=error.status)
+    response = api.create_response(request, error.body(), status=error.status)
+    if error.status == 503:
+        response["Retry-After"] = str(errors.RETRY_AFTER_SECONDS)
+    return response
 
 
 @api.exception_handler(ValidationError)
@@ -82,6 +85,14 @@ def http_error(request: HttpRequest, error: HttpError):
         return refuse_bad_parameters(request, f"The request body is not valid: {error}.")
     code = "bad_request" if error.status_code < 500 else "server_error"
     return api_error(request, errors.ApiError(error.status_code, code, str(error)))
+
+
+@api.exception_handler(DatabaseError)
+def database_error(request: HttpRequest, error: DatabaseError):
+    """A database fault anywhere in the client API (reading the token, the identity, ...) is a
+    JSON 503 the client can retry, never Django's HTML 500. Nothing is signed or audited."""
+    log.error("The database failed during %s %s: %s", request.method, request.path, error)
+    return api_error(request, errors.service_unavailable())
 
 
 @api.exception_handler(RequestDataTooBig)
@@ -148,11 +159,18 @@ def audit_refusal(
 
 
 def touch(client: Client, address: str | None) -> None:
-    """Note when and from where a client was last seen, at most once a minute per client."""
+    """Note when and from where a client was last seen, at most once a minute per client.
+    This runs after the audit commit: the answer (a signature, a listing) is already owed, so a
+    database fault here is logged, never turned into a failure the audit does not record."""
     now = timezone.now()
     stale = client.last_seen is None or now - client.last_seen > LAST_SEEN_INTERVAL
-    if stale or client.address != address:
-        Client.objects.filter(pk=client.pk).update(last_seen=now, address=address)
+    if not (stale or client.address != address):
+        return
+    try:
+        with transaction.atomic():  # a savepoint, should a caller hold a transaction open
+            Client.objects.filter(pk=client.pk).update(last_seen=now, address=address)
+    except DatabaseError:
+        log.warning("Could not note that client %s was seen; its answer is given.", client.pk)
 
 
 # --- endpoints ----------------------------------------------------------------------------------
