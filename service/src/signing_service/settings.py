@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "signing_service.middleware.ContentSecurityPolicyMiddleware",
     "signing_service.middleware.NoStoreMiddleware",
+    "signing_service.api.middleware.ApiRoutingErrorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

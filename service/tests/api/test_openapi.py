@@ -1,5 +1,7 @@
 """The live OpenAPI document describes the wire contract of DESIGN.md, "Client API v1"."""
 
+import re
+
 from django.test import TestCase
 
 # (method, path) -> whether it needs a bearer token.
@@ -129,3 +131,20 @@ class OpenApiTestCase(TestCase):
         ]:
             with self.subTest(path=path, status=status):
                 self.assertIn(status, self.operation(method, path)["responses"])
+
+    def test_the_sign_request_states_its_limits(self):
+        # Issue 18 item 8: a request that fits the document must not be refused for its form.
+        sign = self.request_schema("post", "/api/v1/sign")["properties"]
+        certificate, digest = sign["certificate"], sign["digest"]
+        self.assertEqual(digest["format"], "byte")
+        self.assertEqual((digest["minLength"], digest["maxLength"]), (28, 88))
+        for good in ["ab" * 20, "AB:" * 31 + "AB", " " + "0" * 64 + " "]:
+            self.assertTrue(re.search(certificate["pattern"], good), good)
+        for bad in ["ab" * 19, "ab" * 21, "xy" * 20, "ab" * 20 + "::"]:
+            self.assertFalse(re.search(certificate["pattern"], bad), bad)
+        self.assertTrue(re.search(digest["pattern"], "A" * 43 + "="))
+        self.assertFalse(re.search(digest["pattern"], "A" * 43))  # padding is part of base64
+
+    def test_client_names_state_what_they_refuse(self):
+        register = self.request_schema("post", "/api/v1/clients")["properties"]
+        self.assertIn("\\x00-\\x1f", register["hostname"]["pattern"])

@@ -4,7 +4,9 @@ plain text."""
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
 import json
 
 import pytest
@@ -59,3 +61,38 @@ def test_client_names_are_trimmed_and_control_characters_refused(
     rows = json.loads(exported.stdout)
     assert [r["client_hostname"] for r in rows if r["status"] == "success"] == ["build-1"]
     assert sorted(r["reason"] for r in rows if r["status"] == "failure") == ["bad_parameters"] * 3
+
+
+def test_a_chunked_request_body_is_read(running_service, new_client_api, new_ops):
+    # Issue 18 item 8: without Content-Length, Django read the body as empty (422).
+    made = make_identity()
+    _, (key,) = new_ops(running_service).set_up([made], ["build machines"])
+    api = new_client_api(running_service)
+    token = api.register_client(key, "machine-1", "build-1")
+    body = json.dumps(
+        {
+            "certificate": made.sha1,
+            "algorithm": "rsa-pkcs1v15-sha256",
+            "digest": base64.b64encode(hashlib.sha256(b"chunked").digest()).decode(),
+        }
+    ).encode()
+
+    def chunks():
+        yield body[:10]
+        yield body[10:]
+
+    response = api.call(
+        "POST", "/sign", token, content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    oversize = api.call(
+        "POST",
+        "/sign/batch",
+        token,
+        content=(b"x" * 65536 for _ in range(64)),  # 4 MiB, past Django's 2.5 MiB
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.request.headers.get("transfer-encoding") == "chunked"
+    assert response.status_code == 200, response.text
+    assert "signature" in response.json()
+    api.assert_error(oversize, 413, "request_too_large")

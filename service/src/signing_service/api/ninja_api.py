@@ -50,7 +50,8 @@ SIGN_ERRORS = (
     "`expired_identity` (the certificate's validity has ended), `not_yet_valid_identity` (it "
     "has not begun); 404 `unknown_identity` (no such identity, or not one this client may use: "
     "the two read the same); "
-    "422 `bad_parameters`; 503 `audit_unavailable`. In a batch, each item may carry its own."
+    "413 `request_too_large`; 422 `bad_parameters`; 503 `audit_unavailable` or "
+    "`service_unavailable`, with Retry-After. In a batch, each item may carry its own."
 )
 
 

@@ -47,10 +47,25 @@ class CertificatesOut(Schema):
     certificates: list[CertificateOut]
 
 
+# 40 or 64 hex digits (SHA-1 or SHA-256), colons allowed between them, blanks around.
+FINGERPRINT = r"^\s*(?:(?:[0-9A-Fa-f]:?){39}|(?:[0-9A-Fa-f]:?){63})[0-9A-Fa-f]\s*$"
+# Standard base64 with its padding: a digest of 20 (SHA-1) to 64 (SHA-512) bytes.
+BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+
+
 class SignIn(Schema):
-    certificate: str = Field(description="SHA-1 or SHA-256 fingerprint of the certificate, hex.")
+    # The limits are stated in the document but checked by signing.py, item by item: in a
+    # batch, a malformed item gets its own error and the others are still signed.
+    certificate: str = Field(
+        description="SHA-1 or SHA-256 fingerprint of the certificate, hex (colons allowed).",
+        json_schema_extra={"pattern": FINGERPRINT, "maxLength": 200},
+    )
     algorithm: Algorithm
-    digest: str = Field(description="Base64 of the digest, made with the algorithm's hash.")
+    digest: str = Field(
+        description="Base64 of the digest, made with the algorithm's hash; its length must be "
+        "the hash's (20 bytes for SHA-1 up to 64 for SHA-512).",
+        json_schema_extra={"pattern": BASE64, "minLength": 28, "maxLength": 88, "format": "byte"},
+    )
 
 
 class SignOut(Schema):
