@@ -185,6 +185,11 @@ CONTENT_SECURITY_POLICY = (
 
 # Login throttling (django-axes): a user name is locked for a while after repeated failures from
 # one address. The client address is the socket's own unless a trusted proxy is in front.
+# Client API calls whose token is missing or unknown, per source address: each interval holds
+# one aggregated audit record per address, and past the limit such calls get 429.
+API_AUTH_FAILURE_LIMIT = env_int("API_AUTH_FAILURE_LIMIT", 30)
+API_AUTH_FAILURE_INTERVAL = env_int("API_AUTH_FAILURE_INTERVAL", 60)
+
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

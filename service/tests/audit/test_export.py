@@ -27,6 +27,7 @@ HEADER = [
     "algorithm",
     "digest",
     "address",
+    "count",
 ]
 RANGE = "date_from=2026-03-10&date_to=2026-03-12"
 

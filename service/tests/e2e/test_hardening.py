@@ -5,12 +5,15 @@ plain text."""
 from __future__ import annotations
 
 import base64
+import collections
 import datetime
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from signing_manager.algorithms import Algorithm
 from signing_service.test import make_identity
 
 pytestmark = pytest.mark.e2e
@@ -96,3 +99,44 @@ def test_a_chunked_request_body_is_read(running_service, new_client_api, new_ops
     assert response.status_code == 200, response.text
     assert "signature" in response.json()
     api.assert_error(oversize, 413, "request_too_large")
+
+
+def test_a_flood_without_tokens_adds_a_few_audit_rows_and_signing_goes_on(
+    running_service, new_client_api, new_ops
+):
+    # Issue 18 item 1, over real TLS with gunicorn's workers: counts, never timings.
+    made = make_identity()
+    _, (key,) = new_ops(running_service).set_up([made], ["build machines"])
+    api = new_client_api(running_service)
+    token = api.register_client(key, "machine-1", "build-1")
+    digest = hashlib.sha256(b"flood").digest()
+    flood, signs = 200, 20
+
+    def forged(n: int):
+        return api.sign(f"smc_{n:010d}_forged", made.sha1, Algorithm.RSA_PKCS1V15_SHA256, digest)
+
+    def genuine(_):
+        return api.sign(token, made.sha1, Algorithm.RSA_PKCS1V15_SHA256, digest)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        refused = list(pool.map(forged, range(flood)))
+        signed = list(pool.map(genuine, range(signs)))
+
+    statuses = collections.Counter(response.status_code for response in refused)
+    assert set(statuses) <= {401, 429}, statuses
+    assert statuses[429] >= flood - 2 * 30  # the default limit is 30 an interval per address
+    assert all(r.headers.get("retry-after") for r in refused if r.status_code == 429)
+    assert [response.status_code for response in signed] == [200] * signs
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    rows = json.loads(
+        running_service.manage(
+            "audit", "export", "--from", today, "--to", today, "--format", "json"
+        ).stdout
+    )
+    failures = [row for row in rows if row["reason"] == "bad_credentials"]
+    assert 1 <= len(failures) <= 4, failures  # one per interval (a race may add one)
+    assert sum(int(row["count"]) for row in failures) == flood
+    assert (
+        sum(1 for row in rows if row["status"] == "success" and row["request_type"] == "sign")
+        == signs
+    )

@@ -35,6 +35,7 @@ AUDIT_FIELDS = [
     "algorithm",
     "digest",
     "address",
+    "count",
 ]
 
 

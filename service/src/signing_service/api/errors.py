@@ -15,6 +15,7 @@ class ApiError(Exception):
         *,
         reason: str | None = None,
         audit_message: str | None = None,
+        retry_after: int | None = None,
     ):
         super().__init__(message)
         self.status = status
@@ -22,6 +23,7 @@ class ApiError(Exception):
         self.message = message
         self.reason = reason or code
         self.audit_message = audit_message or message
+        self.retry_after = retry_after  # seconds, for the Retry-After header
 
     def body(self) -> dict:
         return {"error": {"code": self.code, "message": self.message}}
@@ -29,6 +31,16 @@ class ApiError(Exception):
 
 def bad_credentials() -> ApiError:
     return ApiError(401, "bad_credentials", "The token is missing, malformed or unknown.")
+
+
+def too_many_failures(retry_after: int) -> ApiError:
+    return ApiError(
+        429,
+        "too_many_failures",
+        "Too many calls without a valid token came from this address; try again in "
+        f"{retry_after} s.",
+        retry_after=retry_after,
+    )
 
 
 def inactive_key(name: str) -> ApiError:
@@ -53,12 +65,16 @@ def service_unavailable() -> ApiError:
         503,
         "service_unavailable",
         "The service's database is unavailable; nothing was done. Try again shortly.",
+        retry_after=RETRY_AFTER_SECONDS,
     )
 
 
 def audit_unavailable() -> ApiError:
     return ApiError(
-        503, "audit_unavailable", "The request could not be audited, so it was not carried out."
+        503,
+        "audit_unavailable",
+        "The request could not be audited, so it was not carried out.",
+        retry_after=RETRY_AFTER_SECONDS,
     )
 
 

@@ -25,6 +25,7 @@ from signing_service.access import tokens
 from signing_service.access.models import Client
 from signing_service.api import errors, schemas
 from signing_service.api.auth import ApiKeyBearer, Caller, ClientTokenBearer
+from signing_service.api.failed_auth import failed_authentication
 from signing_service.api.signing import SignJob, prepare, sign_jobs
 from signing_service.audit import records
 from signing_service.audit.models import AuditEvent, RequestType, Status
@@ -44,13 +45,14 @@ api = NinjaAPI(
     docs_url="/docs",
 )
 
-ERRORS = {status: schemas.ErrorOut for status in (401, 403, 422, 503)}
+ERRORS = {status: schemas.ErrorOut for status in (401, 403, 422, 429, 503)}
 SIGN_ERRORS = (
     "Refusals (`error.code`): 401 `bad_credentials`; 403 `inactive_key`, `inactive_client`, "
     "`expired_identity` (the certificate's validity has ended), `not_yet_valid_identity` (it "
     "has not begun); 404 `unknown_identity` (no such identity, or not one this client may use: "
     "the two read the same); "
-    "413 `request_too_large`; 422 `bad_parameters`; 503 `audit_unavailable` or "
+    "413 `request_too_large`; 422 `bad_parameters`; 429 `too_many_failures` (too many calls "
+    "without a valid token from this address, with Retry-After); 503 `audit_unavailable` or "
     "`service_unavailable`, with Retry-After. In a batch, each item may carry its own."
 )
 
@@ -68,8 +70,8 @@ def api_error(request: HttpRequest, error: errors.ApiError):
     """Every refusal of the client API is answered here (and counted)."""
     metrics.API_REFUSALS.labels(error.code).inc()
     response = api.create_response(request, error.body(), status=error.status)
-    if error.status == 503:
-        response["Retry-After"] = str(errors.RETRY_AFTER_SECONDS)
+    if error.retry_after:
+        response["Retry-After"] = str(error.retry_after)
     return response
 
 
@@ -142,7 +144,11 @@ def commit(events: list[AuditEvent]) -> None:
 def audit_refusal(
     request: HttpRequest, request_type: RequestType, caller: Caller, error: errors.ApiError
 ) -> errors.ApiError:
-    """Record a refused request; the error to answer with (503 if even that fails)."""
+    """Record a refused request; the error to answer with (503 if even that fails). A call
+    without a valid token is counted in its address's aggregate record instead (and may be
+    answered 429): see failed_auth.py."""
+    if error.code == "bad_credentials" and caller.api_key is None:
+        return failed_authentication(request_type, address_of(request))
     event = records.build(
         request_type,
         Status.FAILURE,

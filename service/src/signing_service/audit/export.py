@@ -26,6 +26,7 @@ FIELDS = [
     "algorithm",
     "digest",
     "address",
+    "count",
 ]
 CHUNK_SIZE = 2000
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -63,6 +64,7 @@ def as_row(event: AuditEvent) -> dict[str, str]:
     row = {field: getattr(event, field) for field in FIELDS}
     row["created"] = event.created.isoformat()
     row["address"] = event.address or ""
+    row["count"] = str(event.count)
     return row
 
 

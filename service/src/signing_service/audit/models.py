@@ -54,6 +54,9 @@ class AuditEvent(models.Model):
     algorithm = models.CharField(max_length=32, blank=True)
     digest = models.CharField(max_length=128, blank=True, help_text="Hex of the signed digest.")
     address = models.GenericIPAddressField(null=True, blank=True)
+    count = models.PositiveIntegerField(
+        default=1, help_text="Requests this record stands for (failed authentications aggregate)."
+    )
 
     class Meta:
         ordering = ["-created", "-id"]
