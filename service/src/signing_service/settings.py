@@ -21,8 +21,12 @@ SECRET_KEY = derive_key(load_or_create_master_key(DATA_DIR), "django-secret-key"
 
 DEBUG = env_bool("DEBUG")
 
-# Behind a TLS-terminating proxy (`signing-service run --http`) the proxy tells us the scheme.
+# Behind a TLS-terminating proxy (`signing-service run --http`) the proxy tells us the scheme,
+# and the client's address: the proxies whose headers count, and how many append to
+# X-Forwarded-For (client_address.py).
 BEHIND_PROXY = env_bool("BEHIND_PROXY")
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES") or ["127.0.0.1", "::1"]
+PROXY_COUNT = max(env_int("PROXY_COUNT", 1), 1)
 
 # The names the service answers to; the self-signed TLS certificate covers the same names.
 HOSTNAMES = list(
@@ -183,24 +187,21 @@ CONTENT_SECURITY_POLICY = (
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 
-# Login throttling (django-axes): a user name is locked for a while after repeated failures from
-# one address. The client address is the socket's own unless a trusted proxy is in front.
 # Client API calls whose token is missing or unknown, per source address: each interval holds
 # one aggregated audit record per address, and past the limit such calls get 429.
 API_AUTH_FAILURE_LIMIT = env_int("API_AUTH_FAILURE_LIMIT", 30)
 API_AUTH_FAILURE_INTERVAL = env_int("API_AUTH_FAILURE_INTERVAL", 60)
 
+# Login throttling (django-axes): a user name is locked for a while after repeated failures from
+# one address, that address only. The address is the socket's own unless a trusted proxy is in
+# front (client_address.py), for throttling, the audit and clients' "last seen" alike.
+AXES_CLIENT_IP_CALLABLE = "signing_service.client_address.client_address"
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
-if BEHIND_PROXY:
-    AXES_IPWARE_PROXY_COUNT = env_int("PROXY_COUNT", 1)
-    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
-else:
-    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

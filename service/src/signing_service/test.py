@@ -389,12 +389,13 @@ class RunningService:
     # A restart must come back on its port; otherwise a port another test's service took
     # between free_port() and our bind (tests run side by side) is given up for a new one.
     keep_port: bool = False
+    http: bool = False  # ``--http``: plain HTTP behind a proxy (the tests' nginx)
     process: subprocess.Popen | None = None
     log_path: Path | None = None
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"{'http' if self.http else 'https'}://127.0.0.1:{self.port}"
 
     @property
     def cert_path(self) -> Path:
@@ -422,7 +423,8 @@ class RunningService:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [SERVICE_COMMAND, "run", "--data-dir", str(self.data_dir),
-                 "--bind", f"127.0.0.1:{self.port}", *extra_args],
+                 "--bind", f"127.0.0.1:{self.port}", *(["--http"] if self.http else []),
+                 *extra_args],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
 
@@ -437,10 +439,11 @@ class RunningService:
                 self.process.kill()
                 self.process.wait()
                 raise ServiceError(f"port {self.port} is taken:\n{self.log()}")
-            if self.cert_path.exists():
+            if self.http or self.cert_path.exists():
+                context = None if self.http else self.ssl_context()
                 with contextlib.suppress(OSError):
-                    urllib.request.urlopen(  # noqa: S310 - https to our own loopback service
-                        self.url + "/api/v1/version", context=self.ssl_context(), timeout=5
+                    urllib.request.urlopen(  # noqa: S310 - our own loopback service
+                        self.url + "/api/v1/version", context=context, timeout=5
                     ).read()
                     return
             time.sleep(0.2)

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from signing_service.access import tokens
 from signing_service.access.models import ApiKey
 from signing_service.api.auth import find_client
+from signing_service.client_address import client_address
 from signing_service.identities.models import Identity
 
 
@@ -56,7 +57,8 @@ def request_facts(request: HttpRequest) -> list[tuple[str, str]]:
     return [
         ("Scheme seen by the service", request.scheme),
         ("Host", request.get_host()),
-        ("Client address", meta.get("REMOTE_ADDR", "")),
+        ("Client address (as throttling and the audit see it)", client_address(request) or ""),
+        ("Connection from", meta.get("REMOTE_ADDR", "")),
         ("X-Forwarded-For", meta.get("HTTP_X_FORWARDED_FOR", "(none)")),
         ("X-Forwarded-Proto", meta.get("HTTP_X_FORWARDED_PROTO", "(none)")),
     ]

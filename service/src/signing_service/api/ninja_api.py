@@ -11,7 +11,6 @@ import base64
 import datetime
 import logging
 
-from axes.helpers import get_client_ip_address
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, IntegrityError, transaction
 from django.http import HttpRequest
@@ -29,6 +28,7 @@ from signing_service.api.failed_auth import failed_authentication
 from signing_service.api.signing import SignJob, prepare, sign_jobs
 from signing_service.audit import records
 from signing_service.audit.models import AuditEvent, RequestType, Status
+from signing_service.client_address import client_address
 from signing_service.identities.models import Identity
 from signing_service.monitoring import metrics
 
@@ -129,7 +129,7 @@ def refuse(request: HttpRequest, refusal: errors.ApiError):
 
 
 def address_of(request: HttpRequest) -> str | None:
-    return get_client_ip_address(request)
+    return client_address(request)
 
 
 def commit(events: list[AuditEvent]) -> None:

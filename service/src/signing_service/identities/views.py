@@ -16,6 +16,7 @@ from signing_manager.algorithms import Algorithm, verify_digest
 from signing_service.accounts.permissions import Permission, permission_required
 from signing_service.audit import records
 from signing_service.audit.models import RequestType, Source, Status
+from signing_service.client_address import client_address
 from signing_service.identities.certificates import describe
 from signing_service.identities.forms import AuthorizeForm, P12Form, TestSignForm
 from signing_service.identities.models import Identity
@@ -116,7 +117,7 @@ def identity_sign(request: HttpRequest, pk: int) -> HttpResponse:
                 user=request.user,
                 algorithm=algorithm,
                 digest=digest,
-                address=request.META.get("REMOTE_ADDR"),
+                address=client_address(request),
             )
         result = {
             "algorithm": algorithm,

@@ -114,5 +114,5 @@ class Command(BaseCommand):
             "on_exit": multiprocess.server_exited,
         }
         if settings.BEHIND_PROXY:
-            options["forwarded_allow_ips"] = env("TRUSTED_PROXIES", "127.0.0.1,::1")
+            options["forwarded_allow_ips"] = ",".join(settings.TRUSTED_PROXIES)
         return options
