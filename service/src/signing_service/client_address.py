@@ -21,9 +21,7 @@ def client_address(request: HttpRequest) -> str | None:
     remote = request.META.get("REMOTE_ADDR")
     if not settings.BEHIND_PROXY or not trusted_proxy(remote):
         return remote
-    forwarded = [
-        item.strip() for item in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
-    ]
+    forwarded = [item.strip() for item in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
     forwarded = [item for item in forwarded if item]
     if len(forwarded) < settings.PROXY_COUNT:
         return remote

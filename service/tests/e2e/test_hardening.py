@@ -8,7 +8,9 @@ import base64
 import collections
 import datetime
 import hashlib
+import html
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -140,3 +142,36 @@ def test_a_flood_without_tokens_adds_a_few_audit_rows_and_signing_goes_on(
         sum(1 for row in rows if row["status"] == "success" and row["request_type"] == "sign")
         == signs
     )
+
+
+def test_with_approval_on_a_new_machine_signs_only_once_approved(
+    running_service, new_admin, new_client_api, new_ops
+):
+    # Issue 18 item 9: a leaked API key cannot silently add a machine that signs.
+    made = make_identity()
+    _, (key,) = new_ops(running_service).set_up([made], ["build machines"])
+    admin = new_admin(running_service)
+    page = admin.get("/settings/")
+    agreement = re.search(r"<textarea[^>]*>(.*?)</textarea>", page.text, re.S).group(1)
+    saved = admin.post_form(
+        "/settings/",
+        {
+            "audit_retention_days": "365",
+            "clients_need_approval": "on",
+            "agreement_text": html.unescape(agreement).strip(),
+        },
+    )
+    assert saved.status_code == 302, admin.page_text(saved)
+    api = new_client_api(running_service)
+    registered = api.register(key, "machine-9", "stranger")
+    client_id, token = registered.json()["client_id"], registered.json()["client_token"]
+    digest = hashlib.sha256(b"approval").digest()
+
+    pending = api.sign(token, made.sha1, Algorithm.RSA_PKCS1V15_SHA256, digest)
+    approved = running_service.manage("client", "approve", str(client_id))
+    signed = api.sign(token, made.sha1, Algorithm.RSA_PKCS1V15_SHA256, digest)
+
+    assert registered.status_code == 201, registered.text
+    api.assert_error(pending, 403, "pending_client")
+    assert approved.stdout == f"Approved client {client_id} (stranger).\n", approved.stderr
+    assert signed.status_code == 200, signed.text

@@ -65,6 +65,9 @@ class Client(models.Model):
     token_id = models.CharField(max_length=tokens.ID_LENGTH, unique=True, editable=False)
     token_hash = models.CharField(max_length=64, editable=False)
     is_active = models.BooleanField(default=True)
+    is_approved = models.BooleanField(
+        default=True, help_text="False while it waits for an admin's approval (a Setting)."
+    )
     first_seen = models.DateTimeField(auto_now_add=True)
     last_seen = models.DateTimeField(null=True, blank=True)
 
@@ -81,4 +84,4 @@ class Client(models.Model):
 
     @property
     def may_sign(self) -> bool:
-        return self.is_active and self.api_key.is_active
+        return self.is_active and self.is_approved and self.api_key.is_active

@@ -13,4 +13,6 @@ urlpatterns = [
     path("clients/", views.client_list, name="clients"),
     path("clients/<int:pk>/toggle/", views.toggle_client, name="client_toggle"),
     path("clients/<int:pk>/delete/", views.client_delete, name="client_delete"),
+    path("clients/<int:pk>/approve/", views.client_approve, name="client_approve"),
+    path("clients/<int:pk>/reject/", views.client_reject, name="client_reject"),
 ]

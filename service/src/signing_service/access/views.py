@@ -7,13 +7,16 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
+from signing_service.access import approval
 from signing_service.access.forms import ApiKeyForm
 from signing_service.access.models import ApiKey, Client
 from signing_service.accounts.permissions import Permission, permission_required
+from signing_service.audit.models import Source
+from signing_service.client_address import client_address
 from signing_service.views import service_url
-from signing_service.web import toggle_active_view
+from signing_service.web import back_to, toggle_active_view
 
 toggle_key = toggle_active_view(ApiKey, Permission.TOGGLE_API_KEYS, "access:keys")
 toggle_client = toggle_active_view(Client, Permission.TOGGLE_CLIENTS, "access:clients")
@@ -73,3 +76,21 @@ def client_delete(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Deleted the client “{client.hostname}”.")
         return redirect("access:key_clients", client.api_key.pk)
     return render(request, "access/client_delete.html", {"client": client})
+
+
+@require_POST
+@permission_required(Permission.MANAGE_API_KEYS)
+def client_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    client = get_object_or_404(Client.objects.select_related("api_key"), pk=pk)
+    approval.approve(client, source=Source.WEB, user=request.user, address=client_address(request))
+    messages.success(request, f"Approved the client “{client.hostname}”: it may list and sign.")
+    return back_to(request, "access:clients")
+
+
+@require_POST
+@permission_required(Permission.MANAGE_API_KEYS)
+def client_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    client = get_object_or_404(Client.objects.select_related("api_key"), pk=pk)
+    approval.reject(client, source=Source.WEB, user=request.user, address=client_address(request))
+    messages.success(request, f"Rejected and deleted the client “{client.hostname}”.")
+    return back_to(request, "access:clients")

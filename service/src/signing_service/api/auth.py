@@ -36,6 +36,8 @@ class Caller:
             raise errors.bad_credentials()
         if not self.client.is_active:
             raise errors.inactive_client(self.client.hostname)
+        if not self.client.is_approved:
+            raise errors.pending_client(self.client.hostname)
         return self.client
 
 

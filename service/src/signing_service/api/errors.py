@@ -51,6 +51,14 @@ def inactive_client(hostname: str) -> ApiError:
     return ApiError(403, "inactive_client", f"This client ({hostname}) is inactive.")
 
 
+def pending_client(hostname: str) -> ApiError:
+    return ApiError(
+        403,
+        "pending_client",
+        f"This client ({hostname}) waits for an admin's approval before it may list or sign.",
+    )
+
+
 def bad_parameters(message: str) -> ApiError:
     return ApiError(422, "bad_parameters", message)
 

@@ -29,6 +29,7 @@ from signing_service.api.signing import SignJob, prepare, sign_jobs
 from signing_service.audit import records
 from signing_service.audit.models import AuditEvent, RequestType, Status
 from signing_service.client_address import client_address
+from signing_service.configuration.models import ServiceSettings
 from signing_service.identities.models import Identity
 from signing_service.monitoring import metrics
 
@@ -48,6 +49,7 @@ api = NinjaAPI(
 ERRORS = {status: schemas.ErrorOut for status in (401, 403, 422, 429, 503)}
 SIGN_ERRORS = (
     "Refusals (`error.code`): 401 `bad_credentials`; 403 `inactive_key`, `inactive_client`, "
+    "`pending_client` (waiting for an admin's approval), "
     "`expired_identity` (the certificate's validity has ended), `not_yet_valid_identity` (it "
     "has not begun); 404 `unknown_identity` (no such identity, or not one this client may use: "
     "the two read the same); "
@@ -215,11 +217,13 @@ def register(request, body: schemas.RegisterIn):
         token_id=secret.token_id,
         token_hash=secret.digest,
         last_seen=timezone.now(),
+        is_approved=not ServiceSettings.load().clients_need_approval,
     )
+    pending = "" if client.is_approved else "; waits for an admin's approval"
     event = records.build(
         RequestType.REGISTER,
         Status.SUCCESS,
-        message=f"{body.hostname} ({body.os}, client {body.client_version})",
+        message=f"{body.hostname} ({body.os}, client {body.client_version}){pending}",
         api_key=api_key,
         client=client,
         address=address,

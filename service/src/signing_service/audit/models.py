@@ -15,6 +15,8 @@ class RequestType(models.TextChoices):
     INDEX = "index", "index"
     SIGN = "sign", "sign"
     REGISTER = "register", "register"
+    APPROVE = "approve", "approve client"
+    REJECT = "reject", "reject client"
 
 
 class Status(models.TextChoices):
@@ -24,7 +26,8 @@ class Status(models.TextChoices):
 
 class Source(models.TextChoices):
     API = "api", "client API"
-    WEB = "web", "web (test sign)"
+    WEB = "web", "web"
+    CLI = "cli", "ops command line"
 
 
 class AuditEvent(models.Model):

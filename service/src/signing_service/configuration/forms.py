@@ -12,5 +12,5 @@ class SettingsForm(forms.ModelForm):
 
     class Meta:
         model = ServiceSettings
-        fields = ["audit_retention_days", "agreement_text"]
+        fields = ["audit_retention_days", "clients_need_approval", "agreement_text"]
         labels = {"audit_retention_days": "Audit retention (days)"}

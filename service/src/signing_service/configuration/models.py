@@ -16,6 +16,12 @@ class ServiceSettings(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(36500)],
         help_text="Audit records older than this are purged as new ones are written.",
     )
+    clients_need_approval = models.BooleanField(
+        "New clients need an admin's approval",
+        default=False,
+        help_text="A machine that registers with an API key can list and sign only once an "
+        "admin approves it (API Keys → clients, or signing-service client approve).",
+    )
 
     class Meta:
         verbose_name = "service settings"
