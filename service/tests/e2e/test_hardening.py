@@ -175,3 +175,12 @@ def test_with_approval_on_a_new_machine_signs_only_once_approved(
     api.assert_error(pending, 403, "pending_client")
     assert approved.stdout == f"Approved client {client_id} (stranger).\n", approved.stderr
     assert signed.status_code == 200, signed.text
+
+
+def test_routing_errors_under_the_api_are_json_over_tls(running_service, new_client_api):
+    api = new_client_api(running_service)
+
+    api.assert_error(api.call("GET", "/no-such-call"), 404, "not_found")
+    wrong_method = api.call("DELETE", "/sign")
+    api.assert_error(wrong_method, 405, "method_not_allowed")
+    assert wrong_method.headers["allow"] == "POST"
