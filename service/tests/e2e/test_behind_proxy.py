@@ -10,7 +10,6 @@ Loopback has many addresses: the build machine connects from 127.0.0.2, the atta
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import json
 import shutil
 import socket
@@ -21,11 +20,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from signing_service.test import RunningService, free_port
+from signing_service.tls import ensure_self_signed_certificate
 
 pytestmark = pytest.mark.e2e
 
@@ -60,41 +57,13 @@ http {{
 """
 
 
-def self_signed(folder: Path) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name.from_rfc4514_string("CN=127.0.0.1")
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-
-
 class Nginx:
     """nginx in the foreground with its own configuration, TLS on a free loopback port."""
 
     def __init__(self, folder: Path, upstream: int):
         self.folder, self.port = folder, free_port()
         folder.mkdir(parents=True)
-        self_signed(folder)
+        ensure_self_signed_certificate(folder, ["127.0.0.1"])  # the service's own kind
         config = NGINX_CONF.format(folder=folder, port=self.port, upstream=upstream)
         (folder / "nginx.conf").write_text(config)
         self.process = subprocess.Popen(
