@@ -130,10 +130,6 @@ def refuse(request: HttpRequest, refusal: errors.ApiError):
 # --- auditing -----------------------------------------------------------------------------------
 
 
-def address_of(request: HttpRequest) -> str | None:
-    return client_address(request)
-
-
 def commit(events: list[AuditEvent]) -> None:
     """Write the audit records, or refuse the whole request (503) if they cannot be written."""
     try:
@@ -150,7 +146,7 @@ def audit_refusal(
     without a valid token is counted in its address's aggregate record instead (and may be
     answered 429): see failed_auth.py."""
     if error.code == "bad_credentials" and caller.api_key is None:
-        return failed_authentication(request_type, address_of(request))
+        return failed_authentication(request_type, client_address(request))
     event = records.build(
         request_type,
         Status.FAILURE,
@@ -158,7 +154,7 @@ def audit_refusal(
         message=error.audit_message,
         api_key=caller.api_key,
         client=caller.client,
-        address=address_of(request),
+        address=client_address(request),
     )
     try:
         commit([event])
@@ -200,7 +196,7 @@ def version(request):
 def register(request, body: schemas.RegisterIn):
     """Returns the client token, once; the service keeps only its hash."""
     caller: Caller = request.auth
-    address = address_of(request)
+    address = client_address(request)
     try:
         api_key = caller.require_active_key()
         refuse_known_machine(api_key, body.machine_id)
@@ -273,7 +269,7 @@ def already_registered(api_key, machine_id: str) -> errors.ApiError:
 )
 def certificates(request):
     caller: Caller = request.auth
-    address = address_of(request)
+    address = client_address(request)
     try:
         client = caller.require_active_client()
     except errors.ApiError as error:
@@ -311,7 +307,7 @@ def certificate_out(identity: Identity) -> dict:
 def run_sign_jobs(request, jobs: list[SignJob]) -> list[SignJob]:
     """Authorize, sign and audit the jobs; each ends with a signature or an error."""
     caller: Caller = request.auth
-    address = address_of(request)
+    address = client_address(request)
     try:
         client = caller.require_active_client()
     except errors.ApiError as error:
