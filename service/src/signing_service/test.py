@@ -500,6 +500,9 @@ def service_environment(database_server: str) -> Iterator[dict[str, str]]:
         if not key.startswith("SIGNING_") and key != "DATABASE_URL"
     }
     env.update(SIGNING_SERVICE_WORKERS="1", SIGNING_SERVICE_THREADS="4")
+    # One interval of failed-authentication counting for a whole test (an hour), so that the
+    # rows a test expects do not depend on when a minute happens to end.
+    env.update(SIGNING_SERVICE_API_AUTH_FAILURE_INTERVAL="3600")
     if database_server.startswith("postgres"):
         with fresh_postgres_database(database_server) as url:
             yield {**env, "DATABASE_URL": url}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import pytest
@@ -76,6 +76,7 @@ class Record:
     algorithm: str | None = ""
     digest: str | None = ""
     message_has: str = ""
+    count: str | None = None  # aggregated records: how many calls the one record stands for
 
     def project(self, row: dict) -> dict:
         """The row's values of the fields this record checks, to compare with ``wanted``."""
@@ -100,9 +101,22 @@ class AuditTrail:
     """The records the calls of a test should leave, in the order of the calls."""
 
     records: list[Record] = field(default_factory=list)
+    unauthenticated: int = 0  # calls without a valid token: one record (per address) for all
+    first_unauthenticated: int = 0  # where that record is among the others
 
     def add(self, *records: Record) -> None:
-        self.records.extend(records)
+        for record in records:
+            if record.reason != "bad_credentials" or record.api_key_name:
+                self.records.append(record)
+                continue
+            if not self.unauthenticated:
+                self.first_unauthenticated = len(self.records)
+                self.records.append(record)
+            self.unauthenticated += 1
+            position = self.first_unauthenticated
+            self.records[position] = replace(
+                self.records[position], count=str(self.unauthenticated)
+            )
 
     def check(self, rows: list[dict], secrets: list[str]) -> None:
         assert [record.project(row) for record, row in zip(self.records, rows, strict=False)] == [
