@@ -143,3 +143,60 @@ def test_only_https_services_are_accepted(secrets):
 def test_an_unconfigured_client_says_how_to_configure(secrets):
     with pytest.raises(ConfigurationError, match="signing-manager -s -i URL -a API_KEY"):
         ServiceClient(Settings(), secrets)
+
+
+class UnavailableFirst(FakeService):
+    """Answers 503 (with Retry-After) the first ``outages`` calls, then as the service."""
+
+    def __init__(self, outages: int, retry_after: str = "5"):
+        super().__init__()
+        self.outages, self.retry_after, self.calls = outages, retry_after, 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        if self.calls <= self.outages:
+            response = error(503, "service_unavailable", "The service's database is unavailable.")
+            response.headers["Retry-After"] = self.retry_after
+            return response
+        return super().__call__(request)
+
+
+def test_a_503_is_asked_again_after_the_wait_the_service_asks_for(secrets, capsys):
+    client = client_for(UnavailableFirst(outages=2), secrets)
+    waits = []
+    client.sleep = waits.append
+
+    identities = client.identities()
+
+    assert [identity.common_name for identity in identities] == ["Test identity"]
+    assert waits == [5, 5]
+    assert (
+        capsys.readouterr().err.splitlines()
+        == [
+            "signing-manager: The service refused: The service's database is unavailable. "
+            "Trying again in 5 s."
+        ]
+        * 2
+    )
+
+
+def test_waits_grow_without_retry_after_and_stop_at_the_budget(secrets, monkeypatch):
+    monkeypatch.setenv("SIGNING_MANAGER_RETRY_SECONDS", "20")
+    client = client_for(UnavailableFirst(outages=100, retry_after=""), secrets)
+    waits = []
+    client.sleep = waits.append
+
+    with pytest.raises(ServiceRefused) as refused:
+        client.identities()
+
+    assert refused.value.status == 503
+    assert waits == [1, 2, 4, 8]  # the next (15) would pass the 20 s budget
+
+
+def test_other_refusals_and_a_zero_budget_are_not_asked_again(secrets, monkeypatch):
+    monkeypatch.setenv("SIGNING_MANAGER_RETRY_SECONDS", "0")
+    client = client_for(UnavailableFirst(outages=1), secrets)
+    client.sleep = pytest.fail
+
+    with pytest.raises(ServiceRefused):
+        client.identities()

@@ -36,10 +36,11 @@ class CertificateChanged(ConnectionFailed):
 
 
 class ServiceRefused(SigningManagerError):
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
+        self.retry_after = retry_after  # seconds, when the service said when to ask again
 
 
 class IdentityNotFound(SigningManagerError):

@@ -12,10 +12,12 @@ import base64
 import datetime
 import hashlib
 import logging
+import os
 import platform
 import socket
 import ssl
 import sys
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -35,6 +37,12 @@ from signing_manager.errors import (
 log = logging.getLogger(__name__)
 PIN_FILE = "pinned-certificate.pem"
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# A 503 (the service's database or audit is unavailable: nothing was done) is asked again, with
+# growing waits, for at most this long; every call of the API is safe to repeat (a digest
+# signed twice is harmless, a registration not carried out left nothing behind).
+RETRY_SECONDS_ENV = "SIGNING_MANAGER_RETRY_SECONDS"
+DEFAULT_RETRY_SECONDS = 60
+MAX_WAIT_SECONDS = 15
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,7 @@ class ServiceClient:
         self.secrets = secrets
         self._transport = transport
         self._http: httpx.Client | None = None
+        self.sleep = time.sleep  # tests wait without waiting
 
     # --- TLS ------------------------------------------------------------------------------------
 
@@ -159,6 +168,23 @@ class ServiceClient:
             self._http.close()
 
     def call(self, method: str, path: str, token: str | None = None, body=None) -> dict:
+        """The answer's JSON; a 503 is asked again (saying so on stderr) within the budget."""
+        budget = retry_budget()
+        waited, attempt = 0.0, 0
+        while True:
+            try:
+                return self.call_once(method, path, token, body)
+            except ServiceRefused as refused:
+                wait = min(refused.retry_after or 2**attempt, MAX_WAIT_SECONDS)
+                if refused.status != 503 or waited + wait > budget:
+                    raise
+                reason, code = str(refused), refused.code
+            print(f"signing-manager: {reason} Trying again in {wait:g} s.", file=sys.stderr)
+            log.warning("%s %s: %s; trying again in %s s", method, path, code, wait)
+            self.sleep(wait)
+            waited, attempt = waited + wait, attempt + 1
+
+    def call_once(self, method: str, path: str, token: str | None, body) -> dict:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         log.debug("%s %s", method, path)
         try:
@@ -253,4 +279,21 @@ def refusal(response: httpx.Response) -> ServiceRefused:
         code, message = error["code"], error["message"]
     except (ValueError, KeyError, TypeError):
         code, message = "unexpected_answer", f"The service answered HTTP {response.status_code}."
-    return ServiceRefused(response.status_code, code, f"The service refused: {message}")
+    header = response.headers.get("Retry-After", "")
+    return ServiceRefused(
+        response.status_code,
+        code,
+        f"The service refused: {message}",
+        retry_after=int(header) if header.isdigit() else None,
+    )
+
+
+def retry_budget() -> float:
+    """How long 503 answers are asked again: SIGNING_MANAGER_RETRY_SECONDS (0: never)."""
+    value = os.environ.get(RETRY_SECONDS_ENV, "")
+    try:
+        return max(float(value), 0.0) if value else DEFAULT_RETRY_SECONDS
+    except ValueError:
+        raise ConfigurationError(
+            f"{RETRY_SECONDS_ENV} must be a number of seconds, not “{value}”."
+        ) from None
