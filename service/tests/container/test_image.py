@@ -432,11 +432,12 @@ def test_two_replicas_share_one_database_and_the_audit_holds_every_signature(rep
     refused = sign_through(url_a, 10)  # the client no longer sees it in the list
     assert refused.returncode != 0
     assert "Traceback" not in refused.stderr
-    # And the service itself refuses a request for it (the README's 403 inactive_identity).
+    # And the service itself refuses a request for it, as for one that does not exist (the
+    # README's 404 unknown_identity; the audit records inactive_identity).
     digest = hashlib.sha256((tmp_path / "file-10.bin").read_bytes()).digest()
     token = (client.home / "config" / "signing-manager" / "client-token").read_text().strip()
     status, body = replicas.api_sign(url_a, token, digest)
-    assert (status, json.loads(body)["error"]["code"]) == (403, "inactive_identity"), body
+    assert (status, json.loads(body)["error"]["code"]) == (404, "unknown_identity"), body
     replicas.set_identity_active(replicas.a, True)
     assert sign_through(url_b, 11).returncode == 0
 
