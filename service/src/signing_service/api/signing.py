@@ -36,8 +36,7 @@ class SignJob:
 
 
 def find_identity(fingerprint: str, cache: dict | None = None) -> Identity:
-    """The identity with this SHA-1 or SHA-256 fingerprint: 404 if there is none."""
-    fingerprint = normal_fingerprint(fingerprint)
+    """The identity with this SHA-1 or SHA-256 fingerprint (normalised): 404 if none."""
     if cache is not None and fingerprint in cache:
         return cache[fingerprint]
     field = "sha1" if len(fingerprint) == 40 else "sha256"
@@ -94,15 +93,16 @@ def decode_digest(job: SignJob) -> bytes:
 def prepare(job: SignJob, api_key: ApiKey, cache: dict | None = None) -> None:
     """Resolve the identity and digest of a job, or set its error."""
     try:
-        job.identity = find_identity(job.fingerprint, cache)
+        fingerprint = normal_fingerprint(job.fingerprint)
+        job.identity = find_identity(fingerprint, cache)
         # Decoded before the checks so a refusal's audit record holds the digest too, but an
         # unusable identity is reported before a malformed digest.
         try:
             job.digest = decode_digest(job)
         except ApiError as digest_error:
-            check_usable(job.identity, api_key, normal_fingerprint(job.fingerprint))
+            check_usable(job.identity, api_key, fingerprint)
             raise digest_error from None
-        check_usable(job.identity, api_key, normal_fingerprint(job.fingerprint))
+        check_usable(job.identity, api_key, fingerprint)
         if job.algorithm.key_type != job.identity.key_type:
             raise bad_parameters(
                 f"{job.algorithm} cannot be used with the {job.identity.key_type} key "
