@@ -782,11 +782,23 @@ def test_a_service_that_cannot_audit_is_reported(world, new_cli, files):
     cli.configure(world.service.url)
     cli.ok("-r")
     content = files / "content.bin"
+    no_retry = {"SIGNING_MANAGER_RETRY_SECONDS": "0"}
     with audit_inserts_fail(world.service):
-        assert_refused(cli.run("-r"), "The service refused", "could not be audited")
+        assert_refused(cli.run("-r", env=no_retry), "The service refused", "could not be audited")
         assert_refused(
-            cli.run("sign", "--identity", world.rsa.sha1, str(content)), "could not be audited"
+            cli.run("sign", "--identity", world.rsa.sha1, str(content), env=no_retry),
+            "could not be audited",
         )
+        # With a budget, the 503 is asked again after the service's Retry-After (5 s), said on
+        # standard error, and then reported in one sentence as before.
+        retried = cli.run("-r", env={"SIGNING_MANAGER_RETRY_SECONDS": "6"})
+    assert retried.returncode == 1
+    lines = retried.stderr.strip().splitlines()
+    assert lines[0].endswith(
+        "could not be audited, so it was not carried out. Trying again in 5 s."
+    )
+    assert lines[1:] == ["signing-manager: The service refused: The request could not be audited, "
+                         "so it was not carried out."]  # fmt: skip
     assert not (files / "content.bin.p7s").exists()
     cli.ok("sign", "--identity", world.rsa.sha1, str(content))
     assert_openssl_verifies(files / "content.bin.p7s", content, world.ca_file)
