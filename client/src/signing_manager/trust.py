@@ -39,9 +39,11 @@ def judge(
     leaf: x509.Certificate,
     carried: Iterable[x509.Certificate],
     anchors: tuple[x509.Certificate, ...],
-    at: datetime.datetime,
+    at: datetime.datetime | None = None,
 ) -> TrustVerdict:
-    """The verdict on ``leaf``'s chain, completed from ``carried`` and Apple's CAs."""
+    """The verdict on ``leaf``'s chain, completed from ``carried`` and Apple's CAs, at the
+    signature's time: its timestamp's (``at``), or now when it has none."""
+    at = at or datetime.datetime.now(datetime.UTC)
     completed = complete_chain(leaf, [*carried, *apple_certificates(), *anchors])
     chain = (leaf, *completed.issuers)
     if not completed.complete:

@@ -8,7 +8,6 @@ cdhash, which it satisfies. Ad-hoc code has no certificate, so no chain to trust
 
 from __future__ import annotations
 
-import datetime
 import plistlib
 from dataclasses import dataclass, field
 
@@ -42,8 +41,8 @@ def assess(check: SliceCheck, judgement: Judgement, info: dict | None) -> Assess
     result = Assessment()
     chain, complete = (), False
     if check.kind == "cms" and check.certificates:
-        at = check.timestamp or datetime.datetime.now(datetime.UTC)
-        verdict = judge(check.certificates[0], check.certificates, judgement.anchors, at)
+        leaf, anchors = check.certificates[0], judgement.anchors
+        verdict = judge(leaf, check.certificates, anchors, check.timestamp)
         chain, complete = verdict.chain, verdict.complete
         if verdict.problem:
             result.problems.append(verdict.problem)

@@ -51,10 +51,9 @@ class SignatureCheck:
 
 
 def judge_trust(result: SignatureCheck, anchors: tuple[x509.Certificate, ...]) -> None:
-    """Judge the chain of a package whose signature holds, at its timestamp's time or now."""
+    """Judge the chain of a package whose signature holds."""
     if result.valid and result.certificates:
-        at = result.timestamp or datetime.datetime.now(datetime.UTC)
-        result.trust = judge(result.certificates[0], result.certificates, anchors, at)
+        result.trust = judge(result.certificates[0], result.certificates, anchors, result.timestamp)
 
 
 def status_text(result: SignatureCheck) -> str:

@@ -78,19 +78,22 @@ def client_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "access/client_delete.html", {"client": client})
 
 
-@require_POST
-@permission_required(Permission.MANAGE_API_KEYS)
-def client_approve(request: HttpRequest, pk: int) -> HttpResponse:
-    client = get_object_or_404(Client.objects.select_related("api_key"), pk=pk)
-    approval.approve(client, source=Source.WEB, user=request.user, address=client_address(request))
-    messages.success(request, f"Approved the client “{client.hostname}”: it may list and sign.")
-    return back_to(request, "access:clients")
+def client_decision_view(decide, done: str):
+    """A POST-only view that approves or rejects one pending client (``decide``) and goes back;
+    ``done`` is the message, with ``{name}`` for the client's host name."""
+
+    @require_POST
+    @permission_required(Permission.MANAGE_API_KEYS)
+    def view(request: HttpRequest, pk: int) -> HttpResponse:
+        client = get_object_or_404(Client.objects.select_related("api_key"), pk=pk)
+        decide(client, source=Source.WEB, user=request.user, address=client_address(request))
+        messages.success(request, done.format(name=client.hostname))
+        return back_to(request, "access:clients")
+
+    return view
 
 
-@require_POST
-@permission_required(Permission.MANAGE_API_KEYS)
-def client_reject(request: HttpRequest, pk: int) -> HttpResponse:
-    client = get_object_or_404(Client.objects.select_related("api_key"), pk=pk)
-    approval.reject(client, source=Source.WEB, user=request.user, address=client_address(request))
-    messages.success(request, f"Rejected and deleted the client “{client.hostname}”.")
-    return back_to(request, "access:clients")
+client_approve = client_decision_view(
+    approval.approve, "Approved the client “{name}”: it may list and sign."
+)
+client_reject = client_decision_view(approval.reject, "Rejected and deleted the client “{name}”.")
