@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from asn1crypto import cms
 from cryptography import x509
 
+from signing_manager.chains import complete_chain
 from signing_manager.cms import (
     ASN1_ERRORS,
     first_attribute_values,
@@ -196,7 +197,10 @@ def check_cms(content: bytes, result: SliceCheck) -> None:
     wanted = [(cd.hash_type.hash_name, cd.digest()) for cd in directories]
     if digests and sorted(digests) != sorted(wanted):
         result.problems.append("the signed CodeDirectory digests do not match")
-    result.certificates = chain_from(signer, certificates) if signer else certificates
+    if signer:  # leaf first, then each issuer the signature carries, as Apple lists them
+        result.certificates = [signer, *complete_chain(signer, certificates).issuers]
+    else:
+        result.certificates = certificates
     values = first_attribute_values(signer_info)
     if "message_digest" in values:
         result.cms_digest = values["message_digest"].native
@@ -206,14 +210,3 @@ def check_cms(content: bytes, result: SliceCheck) -> None:
     problem, result.timestamp = verify_timestamp(signer_info)
     if problem:
         result.problems.append(problem)
-
-
-def chain_from(leaf: x509.Certificate, certificates: list[x509.Certificate]):
-    """Leaf, its issuer, ... as far as the given certificates go (Apple lists the leaf last)."""
-    chain = [leaf]
-    while chain[-1].issuer != chain[-1].subject:
-        issuer = next((c for c in certificates if c.subject == chain[-1].issuer), None)
-        if issuer is None or issuer in chain:
-            break
-        chain.append(issuer)
-    return chain
