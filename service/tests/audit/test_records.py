@@ -1,6 +1,10 @@
 """Writing audit records: snapshots of the names involved, and purging by retention period."""
 
 import datetime
+from unittest import mock
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from django.utils import timezone
 
@@ -149,6 +153,19 @@ class PurgeTestCase(BaseTestCase):
         records.allow_purge_now()
         records.record(RequestType.INDEX, Status.SUCCESS)
         self.assertFalse(AuditEvent.objects.filter(pk=expired_in_between.pk).exists())
+
+    def test_purging_deletes_in_short_batches(self):
+        expired = [old_event(31) for _ in range(5)]
+        kept = old_event(29)
+        with (
+            mock.patch.object(records, "PURGE_BATCH", 2),
+            CaptureQueriesContext(connection) as queries,
+        ):
+            deleted = records.purge_expired()
+        self.assertEqual(deleted, len(expired))
+        self.assertEqual(list(AuditEvent.objects.values_list("pk", flat=True)), [kept.pk])
+        deletes = [q["sql"] for q in queries if q["sql"].startswith("DELETE")]
+        self.assertEqual(len(deletes), 3)  # 2 + 2 + 1: no statement deletes more than a batch
 
     def test_purging_keeps_every_record_within_the_period(self):
         within = [old_event(days) for days in [0, 1, 10, 29.9]]

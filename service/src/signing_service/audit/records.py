@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # Purging on every write would put a DELETE on the signing hot path; once a minute per process
 # keeps the table within a minute of the retention period.
 PURGE_INTERVAL_SECONDS = 60
+PURGE_BATCH = 2000
 _purge_lock = threading.Lock()
 _last_purge = -float("inf")
 
@@ -98,11 +99,17 @@ def purge_if_due() -> None:
 
 
 def purge_expired(now: datetime.datetime | None = None) -> int:
-    """Delete records older than the retention period; how many were deleted."""
+    """Delete records older than the retention period; how many were deleted. A batch at a
+    time: each statement stays short, within the statement timeout, however many expired
+    (after the retention period is shortened, say), and never holds the table long."""
     days = ServiceSettings.load().audit_retention_days
     cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
-    deleted, _ = AuditEvent.objects.filter(created__lt=cutoff).delete()
-    return deleted
+    expired = AuditEvent.objects.filter(created__lt=cutoff)
+    total = 0
+    while batch := list(expired.values_list("pk", flat=True)[:PURGE_BATCH]):
+        deleted, _ = AuditEvent.objects.filter(pk__in=batch).delete()
+        total += deleted
+    return total
 
 
 def allow_purge_now() -> None:
