@@ -46,8 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     except ImproperlyConfigured as error:
         sys.exit(f"signing-service: configuration error: {error}")
     except OperationalError as error:  # unreachable, wrong password, no such database, ...
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        sys.exit(f"signing-service: the database cannot be used: {reason.rstrip('.')}.")
+        from signing_service.database import describe_database, first_line
+
+        sys.exit(f"signing-service: {describe_database()} cannot be used: {first_line(error)}.")
 
 
 if __name__ == "__main__":

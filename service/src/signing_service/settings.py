@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from datetime import timedelta
 from pathlib import Path
 
-import dj_database_url
 import platformdirs
 
+from signing_service.database import database_settings, database_url
 from signing_service.environment import env, env_bool, env_int, env_list
 from signing_service.master_key import derive_key, load_or_create_master_key
 
@@ -107,30 +106,21 @@ TEMPLATES = [
     },
 ]
 
-DATABASE_URL = os.environ.get("DATABASE_URL") or env("DATABASE_URL")
-if DATABASE_URL:
-    # Connections are kept a minute, and checked before a request reuses one: after the
-    # database restarts, a worker thread's stale connection is replaced, not failed on.
-    DATABASES = {
-        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
-    }
-else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "signing-service.sqlite3",
-            "OPTIONS": {
-                # WAL lets readers go on while one worker writes; IMMEDIATE takes the write lock
-                # at BEGIN so two workers never deadlock upgrading a read lock. FULL syncs the WAL
-                # at every commit: NORMAL could lose a committed audit record (whose signature
-                # was already given out) to a power cut or an OS crash (bench/sqlite_durability.py
-                # measures what this costs).
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
-        }
-    }
+# Every wait on the database is bounded, in seconds (database.py; 0: no bound).
+DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 5)
+DB_STATEMENT_TIMEOUT = env_int("DB_STATEMENT_TIMEOUT", 5)
+DB_LOCK_TIMEOUT = env_int("DB_LOCK_TIMEOUT", 3)
+# How long `signing-service run` waits for its database to answer before it gives up.
+DB_WAIT_SECONDS = env_int("DB_WAIT_SECONDS", 60)
+DATABASES = {
+    "default": database_settings(
+        database_url(),
+        DATA_DIR,
+        connect=DB_CONNECT_TIMEOUT,
+        statement=DB_STATEMENT_TIMEOUT,
+        lock=DB_LOCK_TIMEOUT,
+    )
+}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -219,10 +209,21 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "one_traceback_per_minute": {"()": "signing_service.log_filters.OneTracebackPerMinute"},
+        "skip_service_unavailable": {"()": "signing_service.log_filters.SkipServiceUnavailable"},
+    },
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["one_traceback_per_minute"],
+        }
+    },
     "root": {"handlers": ["stderr"], "level": env("LOG_LEVEL", "INFO").upper()},
     "loggers": {
         # axes logs the user name of every failed login at INFO; WARNING keeps the lockouts.
         "axes": {"level": "WARNING"},
+        "django.request": {"filters": ["skip_service_unavailable"]},
     },
 }

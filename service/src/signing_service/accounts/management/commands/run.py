@@ -13,6 +13,7 @@ from django.db import connections
 from gunicorn.app.base import BaseApplication
 
 from signing_service.accounts.bootstrap import prepare_database, users_with_default_password
+from signing_service.database import wait_for_database
 from signing_service.environment import env, env_int
 from signing_service.monitoring import multiprocess
 from signing_service.tls import certificate_sha256, ensure_self_signed_certificate
@@ -61,6 +62,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         host, port = parse_bind(options["bind"])
+        wait_for_database(settings.DB_WAIT_SECONDS)
         prepare_database()
         server_options = self.server_options(options["bind"])
         if not settings.BEHIND_PROXY:
