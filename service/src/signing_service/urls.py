@@ -3,6 +3,8 @@ from django.urls import include, path
 from signing_service import views
 from signing_service.api.ninja_api import api
 
+handler500 = "signing_service.views.server_error"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("client/signing-service.pem", views.service_certificate, name="service_certificate"),

@@ -1,13 +1,20 @@
-"""The main page and the client download."""
+"""The main page, the client download, and the answer to a failure no view caught."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.db import DatabaseError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
+
+from signing_service.api import errors
+from signing_service.api.middleware import API_PREFIX
+from signing_service.database import log_database_failure
 
 CLIENT_WHEEL_PATTERN = "signing_manager-*-py3-none-any.whl"
 
@@ -56,3 +63,21 @@ def service_certificate(request: HttpRequest) -> FileResponse:
         filename="signing-service.pem",
         content_type="application/x-pem-file",
     )
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's ``handler500``, called while the uncaught error is being handled. A database
+    fault (anywhere: the session, the user, a view) passes by itself, so it is a 503 with
+    ``Retry-After``: a page saying the database is unreachable, or the API's JSON. Neither
+    reads the database (no signed-in user, no context processors)."""
+    error = sys.exc_info()[1]
+    if not isinstance(error, DatabaseError):
+        return HttpResponse(render_to_string("500.html"), status=500)
+    log_database_failure(request, error)
+    unavailable = errors.service_unavailable()
+    if request.path.startswith(API_PREFIX):
+        response = JsonResponse(unavailable.body(), status=503)
+    else:
+        response = HttpResponse(render_to_string("503.html"), status=503)
+    response["Retry-After"] = str(unavailable.retry_after)
+    return response

@@ -30,6 +30,7 @@ from signing_service.audit import records
 from signing_service.audit.models import AuditEvent, RequestType, Status
 from signing_service.client_address import client_address
 from signing_service.configuration.models import ServiceSettings
+from signing_service.database import log_database_failure
 from signing_service.identities.models import Identity
 from signing_service.monitoring import metrics
 
@@ -96,7 +97,7 @@ def http_error(request: HttpRequest, error: HttpError):
 def database_error(request: HttpRequest, error: DatabaseError):
     """A database fault anywhere in the client API (reading the token, the identity, ...) is a
     JSON 503 the client can retry, never Django's HTML 500. Nothing is signed or audited."""
-    log.error("The database failed during %s %s: %s", request.method, request.path, error)
+    log_database_failure(request, error)
     return api_error(request, errors.service_unavailable())
 
 
