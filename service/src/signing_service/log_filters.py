@@ -30,15 +30,17 @@ class OneTracebackPerMinute(logging.Filter):
         if error is None:
             return True
         text = str(error).strip()
-        summary = f"{type(error).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
-        key = (type(error).__qualname__, summary)
+        first = text.splitlines()[0] if text else ""
+        key = (type(error).__qualname__, first)
         now = self.clock()
         with self.lock:
             last = self.shown.get(key)
             if last is None or now - last >= self.interval:
                 self.shown[key] = now
                 return True
-        record.msg, record.args = f"{record.getMessage()} [{summary}]", None
+        line = record.getMessage()
+        named = type(error).__name__ if first in line else f"{type(error).__name__}: {first}"
+        record.msg, record.args = f"{line} [{named.rstrip(': ')}]", None
         record.exc_info = record.exc_text = None
         return True
 

@@ -13,7 +13,9 @@ import datetime
 import functools
 import itertools
 import os
+import pwd
 import secrets
+import shutil
 import signal
 import socket
 import ssl
@@ -579,3 +581,66 @@ class TcpForwarder:
                 destination.sendall(data)
         with contextlib.suppress(OSError):
             destination.shutdown(socket.SHUT_WR)
+
+
+class TemporaryPostgres:
+    """A PostgreSQL server of a test's own: ``initdb`` in a temporary directory, ``pg_ctl`` on
+    a free loopback port, trust authentication, one database ``signing``. Fault tests stop,
+    crash and lock it, which they must never do to the machine's shared server.
+
+    PostgreSQL refuses to run as root; under root its commands run as the ``postgres`` user,
+    which then owns the directory."""
+
+    def __init__(self):
+        self.directory = Path(tempfile.mkdtemp(prefix="signing-postgres-"))
+        self.data = self.directory / "data"
+        self.port = free_port()
+        self.bin_dir = self.find_bin_dir()
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(self.directory, owner.pw_uid, owner.pw_gid)
+        self.run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync")
+        self.start()
+        self.execute("CREATE DATABASE signing", database="postgres")
+
+    @staticmethod
+    def find_bin_dir() -> Path:
+        """Debian keeps the server's commands out of PATH, in /usr/lib/postgresql/VERSION/bin."""
+        candidates = sorted(
+            Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3])
+        )
+        if candidates:
+            return candidates[-1].parent
+        raise RuntimeError("PostgreSQL's server is not installed (scripts/system-packages).")
+
+    def url(self, database: str = "signing") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def run(self, command: str, *args: str) -> None:
+        as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run(
+            [*as_postgres, str(self.bin_dir / command), *args],
+            check=True, capture_output=True, timeout=120, cwd=self.directory,
+        )  # fmt: skip
+
+    def start(self) -> None:
+        settings = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory}"
+        log = str(self.directory / "postgres.log")
+        self.run("pg_ctl", "-D", str(self.data), "-l", log, "-o", settings, "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """``fast``: a clean shutdown that ends sessions; ``immediate``: a crash, recovered
+        from at the next start."""
+        self.run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def execute(self, sql: str, parameters=(), database: str = "signing") -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(self.url(database), autocommit=True, connect_timeout=5) as connection:
+            cursor = connection.execute(sql, parameters)
+            return cursor.fetchall() if cursor.description else []
+
+    def destroy(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)

@@ -5,7 +5,6 @@ from unittest import mock
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-
 from django.utils import timezone
 
 from signing_service.access.models import ApiKey

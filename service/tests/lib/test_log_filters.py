@@ -43,6 +43,8 @@ def test_the_same_error_gets_one_traceback_a_minute_and_a_line_each_time():
     assert failures[1] == (
         "The database failed during GET /audit/ [ConnectionError: connection refused]"
     )
+    logger.error("Lost: %s", "connection refused", exc_info=ConnectionError("connection refused"))
+    assert stream.getvalue().splitlines()[-1] == "Lost: connection refused [ConnectionError]"
     clock.now += 60
     fail(logger, ConnectionError("connection refused"))
     assert stream.getvalue().count("Traceback") == 2
