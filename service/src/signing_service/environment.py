@@ -40,16 +40,19 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{PREFIX}{name} must be true or false, not {value!r}.")
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, minimum: int | None = None) -> int:
     value = env(name, "").strip()
     if not value:
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ImproperlyConfigured(
             f"{PREFIX}{name} must be a whole number, not {value!r}."
         ) from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{PREFIX}{name} must be at least {minimum}, not {number}.")
+    return number
 
 
 def env_list(name: str) -> list[str]:

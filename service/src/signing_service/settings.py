@@ -107,11 +107,11 @@ TEMPLATES = [
 ]
 
 # Every wait on the database is bounded, in seconds (database.py; 0: no bound).
-DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 5)
-DB_STATEMENT_TIMEOUT = env_int("DB_STATEMENT_TIMEOUT", 5)
-DB_LOCK_TIMEOUT = env_int("DB_LOCK_TIMEOUT", 3)
+DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 5, minimum=0)
+DB_STATEMENT_TIMEOUT = env_int("DB_STATEMENT_TIMEOUT", 5, minimum=0)
+DB_LOCK_TIMEOUT = env_int("DB_LOCK_TIMEOUT", 3, minimum=0)
 # How long `signing-service run` waits for its database to answer before it gives up.
-DB_WAIT_SECONDS = env_int("DB_WAIT_SECONDS", 60)
+DB_WAIT_SECONDS = env_int("DB_WAIT_SECONDS", 60, minimum=0)
 DATABASES = {
     "default": database_settings(
         database_url(),

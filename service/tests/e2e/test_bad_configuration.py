@@ -35,11 +35,33 @@ def test_another_master_key_for_a_database_with_identities_is_refused(running_se
 
 
 def test_a_database_that_cannot_be_reached_is_named(service_environment, tmp_path):
-    environment = {**service_environment, "DATABASE_URL": "postgres://signing@127.0.0.1:1/none"}
+    """After waiting for it (here 2 s) with a line per attempt; the URL's password unsaid."""
+    environment = {
+        **service_environment,
+        "SIGNING_SERVICE_DATABASE_URL": "postgres://signing:hunter2@127.0.0.1:1/none",
+        "SIGNING_SERVICE_DB_WAIT_SECONDS": "2",
+    }
+    service = RunningService(tmp_path / "data", environment)
+
+    assert_stopped_with(
+        service,
+        "signing-service: the PostgreSQL database 'none' at 127.0.0.1:1 "
+        "(SIGNING_SERVICE_DATABASE_URL) cannot be used: connection failed:",
+    )
+    assert "Cannot reach the PostgreSQL database 'none'" in service.log()
+    assert "hunter2" not in service.log()
+
+
+@pytest.mark.parametrize(
+    ("value", "sentence"),
+    [("-1", "must be at least 0, not -1."), ("3s", "must be a whole number, not '3s'.")],
+)
+def test_a_bad_database_timeout_is_named(service_environment, tmp_path, value, sentence):
+    environment = {**service_environment, "SIGNING_SERVICE_DB_LOCK_TIMEOUT": value}
 
     assert_stopped_with(
         RunningService(tmp_path / "data", environment),
-        "signing-service: the database cannot be used: connection failed:",
+        f"signing-service: configuration error: SIGNING_SERVICE_DB_LOCK_TIMEOUT {sentence}",
     )
 
 

@@ -84,7 +84,7 @@ def test_run_waits_with_growing_pauses_then_raises_the_last_error(unreachable, c
     assert fake.pauses == [1, 2, 4, 8, 10, 5]
     assert len(caplog.records) == 6
     assert caplog.records[0].getMessage().startswith("Cannot reach the SQLite database")
-    assert "(attempt 1: connection to server at \"db\" failed: Connection refused)" in (
+    assert '(attempt 1: connection to server at "db" failed: Connection refused)' in (
         caplog.records[0].getMessage()
     )
 
