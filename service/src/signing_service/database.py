@@ -70,10 +70,10 @@ def database_settings(url: str, data_dir: Path, *, connect: int, statement: int,
     }
 
 
-def describe_database() -> str:
+def describe_database(database=connection) -> str:
     """The database in a few words, without a password: for messages to an operator."""
-    settings = connection.settings_dict
-    if connection.vendor != "postgresql":
+    settings = database.settings_dict
+    if database.vendor != "postgresql":
         return f"the SQLite database {settings['NAME']}"
     host, port = settings.get("HOST") or "localhost", settings.get("PORT") or 5432
     return f"the PostgreSQL database {settings['NAME']!r} at {host}:{port} ({url_setting_name()})"
@@ -110,7 +110,9 @@ def first_line(error: BaseException) -> str:
     return (text.splitlines()[0] if text else type(error).__name__).rstrip(".")
 
 
-def wait_for_database(patience: float, sleep=time.sleep, clock=time.monotonic) -> None:
+def wait_for_database(
+    patience: float, database=connection, sleep=time.sleep, clock=time.monotonic
+) -> None:
     """Connect, trying again with growing pauses (1, 2, 4 … 10 s) and one log line per failed
     attempt, for at most ``patience`` seconds; then the last error is raised."""
     from django.db import OperationalError
@@ -119,7 +121,7 @@ def wait_for_database(patience: float, sleep=time.sleep, clock=time.monotonic) -
     pause, attempt = 1.0, 1
     while True:
         try:
-            connection.ensure_connection()
+            database.ensure_connection()
             return
         except OperationalError as error:
             left = deadline - clock()
@@ -128,7 +130,7 @@ def wait_for_database(patience: float, sleep=time.sleep, clock=time.monotonic) -
             wait = min(pause, left)
             log.warning(
                 "Cannot reach %s (attempt %d: %s); trying again in %.0f s.",
-                describe_database(), attempt, first_line(error), wait,
+                describe_database(database), attempt, first_line(error), wait,
             )  # fmt: skip
         sleep(wait)
         pause, attempt = min(pause * 2, 10.0), attempt + 1

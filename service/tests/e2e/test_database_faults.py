@@ -52,6 +52,10 @@ BOUNDS = {
 LONGEST_WAIT = 8.0
 LOCK_TIMEOUT = int(BOUNDS["SIGNING_SERVICE_DB_LOCK_TIMEOUT"])
 LOAD_THREADS = 4
+# A line that starts a log record or an access-log entry (anything else continues a traceback).
+RECORD_START = re.compile(r"\d{4}-\d\d-\d\d |127\.0\.0\.1 - ")
+# A traceback's last line: "module.Error: message" (not a message's own "DETAIL: ..." line).
+RAISED = re.compile(r"([A-Za-z_]\w*\.)+\w+: |\w+(Error|Exception): ")
 ALGORITHM = "rsa-pkcs1v15-sha256"
 
 
@@ -221,11 +225,19 @@ def assert_quiet_log(log: str) -> None:
     errors = [n for n, line in enumerate(lines) if " ERROR " in line]
     assert len(errors) <= answered_503, "\n".join(lines[n] for n in errors)
     traced = Counter(
-        re.sub(r" \[\w+(: .*)?\]$", "", lines[n].partition(" failed during ")[2])
+        traced_error(lines, n)
         for n in errors
         if n + 1 < len(lines) and lines[n + 1].startswith("Traceback")
     )
     assert all(count == 1 for count in traced.values()), traced
+
+
+def traced_error(lines: list[str], start: int) -> str:
+    """The error a traceback after line ``start`` ends with: "module.Error: its first line"."""
+    end = next(
+        (n for n in range(start + 1, len(lines)) if RECORD_START.match(lines[n])), len(lines)
+    )
+    return next(line for line in reversed(lines[start + 1 : end]) if RAISED.match(line))
 
 
 def run_fault(deployment: Deployment, postgres, name: str, fault) -> SigningLoad:

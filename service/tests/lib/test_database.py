@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError
 
 from signing_service import database
 
@@ -63,50 +63,54 @@ class FakeTime:
         self.now += seconds
 
 
-@pytest.fixture
-def unreachable(monkeypatch):
-    """The connection fails ``failures`` times (all when None), then connects."""
-    state = {"failures": None, "attempts": 0}
+class UnreachableDatabase:
+    """A stand-in for Django's connection that fails ``failures`` times (all when None)."""
 
-    def ensure_connection():
-        state["attempts"] += 1
-        if state["failures"] is None or state["attempts"] <= state["failures"]:
+    vendor = "postgresql"
+    settings_dict = {"NAME": "signing", "HOST": "db.example", "PORT": 6543, "PASSWORD": "x"}
+
+    def __init__(self, failures: int | None = None):
+        self.failures, self.attempts = failures, 0
+
+    def ensure_connection(self) -> None:
+        self.attempts += 1
+        if self.failures is None or self.attempts <= self.failures:
             raise OperationalError('connection to server at "db" failed: Connection refused')
 
-    monkeypatch.setattr(connection, "ensure_connection", ensure_connection)
-    return state
 
-
-def test_run_waits_with_growing_pauses_then_raises_the_last_error(unreachable, caplog):
+def test_run_waits_with_growing_pauses_then_raises_the_last_error(caplog, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://signer:x@db.example:6543/signing")
     fake = FakeTime()
     with caplog.at_level(logging.WARNING), pytest.raises(OperationalError, match="refused"):
-        database.wait_for_database(30, sleep=fake.sleep, clock=fake.clock)
+        database.wait_for_database(30, UnreachableDatabase(), sleep=fake.sleep, clock=fake.clock)
     assert fake.pauses == [1, 2, 4, 8, 10, 5]
+    assert [record.getMessage() for record in caplog.records][:2] == [
+        "Cannot reach the PostgreSQL database 'signing' at db.example:6543 (DATABASE_URL) "
+        f'(attempt {n}: connection to server at "db" failed: Connection refused); '
+        f"trying again in {pause} s."
+        for n, pause in [(1, 1), (2, 2)]
+    ]
     assert len(caplog.records) == 6
-    assert caplog.records[0].getMessage().startswith("Cannot reach the SQLite database")
-    assert '(attempt 1: connection to server at "db" failed: Connection refused)' in (
-        caplog.records[0].getMessage()
-    )
 
 
-def test_run_goes_on_once_the_database_answers(unreachable, caplog):
-    unreachable["failures"] = 2
-    fake = FakeTime()
-    database.wait_for_database(60, sleep=fake.sleep, clock=fake.clock)
+def test_run_goes_on_once_the_database_answers():
+    fake, unreachable = FakeTime(), UnreachableDatabase(failures=2)
+    database.wait_for_database(60, unreachable, sleep=fake.sleep, clock=fake.clock)
     assert fake.pauses == [1, 2]
-    assert unreachable["attempts"] == 3
+    assert unreachable.attempts == 3
 
 
 def test_messages_name_the_database_and_the_setting_without_the_password(monkeypatch):
-    monkeypatch.setattr(
-        connection,
-        "settings_dict",
-        {"NAME": "signing", "HOST": "db.example", "PORT": 6543, "PASSWORD": "hunter2"},
-    )
-    monkeypatch.setattr(connection, "vendor", "postgresql")
     monkeypatch.setenv("DATABASE_URL", "postgres://signer:hunter2@db.example:6543/signing")
-    described = database.describe_database()
+    described = database.describe_database(UnreachableDatabase())
     assert described == "the PostgreSQL database 'signing' at db.example:6543 (DATABASE_URL)"
     monkeypatch.delenv("DATABASE_URL")
     monkeypatch.setenv("SIGNING_SERVICE_DATABASE_URL", "postgres://db.example/signing")
-    assert database.describe_database().endswith("(SIGNING_SERVICE_DATABASE_URL)")
+    assert database.describe_database(UnreachableDatabase()).endswith(
+        "(SIGNING_SERVICE_DATABASE_URL)"
+    )
+
+
+def test_sqlite_is_named_by_its_file():
+    sqlite = type("Sqlite", (), {"vendor": "sqlite", "settings_dict": {"NAME": "/d/s.sqlite3"}})
+    assert database.describe_database(sqlite()) == "the SQLite database /d/s.sqlite3"
