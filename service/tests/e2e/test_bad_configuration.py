@@ -37,7 +37,7 @@ def test_another_master_key_for_a_database_with_identities_is_refused(running_se
 def test_a_database_that_cannot_be_reached_is_named(service_environment, tmp_path):
     """After waiting for it (here 2 s) with a line per attempt; the URL's password unsaid."""
     environment = {
-        **service_environment,
+        **{name: value for name, value in service_environment.items() if name != "DATABASE_URL"},
         "SIGNING_SERVICE_DATABASE_URL": "postgres://signing:hunter2@127.0.0.1:1/none",
         "SIGNING_SERVICE_DB_WAIT_SECONDS": "2",
     }
