@@ -25,6 +25,7 @@ import datetime
 import functools
 import hashlib
 import html
+import json
 import os
 import random
 import re
@@ -47,8 +48,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from signing_manager.config import key_id
 from signing_manager.pkg.xar import XarArchive
-from signing_service.test import RunningService
+from signing_service.test import CLIENT_FIRST_USE_NOTICES, RunningService
 
 SIGNING_MANAGER = str(Path(sys.executable).with_name("signing-manager"))
 CLI_TIMEOUT = 120
@@ -57,15 +59,65 @@ CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 # --- The CLI in an isolated home ----------------------------------------------------------------
 
+# A keyring backend for a machine that has one, as a desktop does: entries in a JSON file.
+FILE_KEYRING = """
+import json
+import os
+from pathlib import Path
+
+import keyring.backend
+import keyring.errors
+
+
+class FileKeyring(keyring.backend.KeyringBackend):
+    priority = 1
+
+    def entries(self):
+        path = Path(os.environ["FILE_KEYRING_PATH"])
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def save(self, entries):
+        Path(os.environ["FILE_KEYRING_PATH"]).write_text(json.dumps(entries))
+
+    def get_password(self, service, username):
+        return self.entries().get(service, {}).get(username)
+
+    def set_password(self, service, username, password):
+        entries = self.entries()
+        entries.setdefault(service, {})[username] = password
+        self.save(entries)
+
+    def delete_password(self, service, username):
+        entries = self.entries()
+        if username not in entries.get(service, {}):
+            raise keyring.errors.PasswordDeleteError(username)
+        del entries[service][username]
+        self.save(entries)
+"""
+
 
 class Cli:
     """``signing-manager`` on one machine: its own home, config, log and (no) keyring."""
 
-    def __init__(self, home: Path, api_key: str | None = None):
+    def __init__(self, home: Path, api_key: str | None = None, keyring: bool = False):
         self.home = home
         self.api_key = api_key
+        self.keyring = keyring  # a keyring backend (a JSON file in the home) instead of none
         for folder in (self.home, self.config_home, self.state_home):
             folder.mkdir(parents=True, exist_ok=True)
+        if keyring:
+            (self.home / "keyring-backend").mkdir(exist_ok=True)
+            (self.home / "keyring-backend" / "file_keyring.py").write_text(FILE_KEYRING)
+
+    @property
+    def keyring_file(self) -> Path:
+        return self.home / "keyring.json"
+
+    def keyring_entries(self) -> dict[str, str]:
+        """What the machine's keyring holds for signing-manager."""
+        if not self.keyring_file.exists():
+            return {}
+        return json.loads(self.keyring_file.read_text()).get("signing-manager", {})
 
     @property
     def config_home(self) -> Path:
@@ -86,7 +138,8 @@ class Cli:
 
     @property
     def token_file(self) -> Path:
-        return self.config_dir / "client-token"
+        """Where this machine keeps its client token for its API key (no keyring)."""
+        return self.config_dir / "client-tokens" / key_id(self.api_key or "")
 
     @property
     def log_file(self) -> Path:
@@ -106,10 +159,16 @@ class Cli:
             XDG_STATE_HOME=str(self.state_home),
             XDG_DATA_HOME=str(self.home / "xdg-data"),
             XDG_CACHE_HOME=str(self.home / "xdg-cache"),
-            # No keyring backend, whatever the machine running the tests has.
+            # No keyring backend, whatever the machine running the tests has; or our own.
             PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
             LC_ALL="C.UTF-8",
         )
+        if self.keyring:
+            env.update(
+                PYTHON_KEYRING_BACKEND="file_keyring.FileKeyring",
+                PYTHONPATH=str(self.home / "keyring-backend"),
+                FILE_KEYRING_PATH=str(self.keyring_file),
+            )
         if api_key:
             env["SIGNING_MANAGER_API_KEY"] = api_key
         return env
@@ -135,14 +194,14 @@ class Cli:
         )
 
     def ok(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
-        """Run the command, which must succeed with nothing on stderr but, on first use with
-        -u, the line that says which certificate it now trusts."""
+        """Run the command, which must succeed with nothing on stderr but the notices of a
+        first use: which certificate it now trusts (with -u), and that it registers."""
         result = self.run(*args, **kwargs)
         assert result.returncode == 0, (args, result.returncode, result.stdout, result.stderr)
         others = [
             line
             for line in result.stderr.splitlines()
-            if not line.startswith("Trusting the service's certificate, SHA-256 ")
+            if not line.startswith(CLIENT_FIRST_USE_NOTICES)
         ]
         assert others == [], (args, result.stderr)
         return result
@@ -171,8 +230,8 @@ def new_cli(tmp_path):
     """A function making CLI machines, each in its own home under the test's tmp_path."""
     counter = iter(range(1_000_000))
 
-    def make(api_key: str | None = None) -> Cli:
-        return Cli(tmp_path / f"machine-{next(counter)}", api_key)
+    def make(api_key: str | None = None, keyring: bool = False) -> Cli:
+        return Cli(tmp_path / f"machine-{next(counter)}", api_key, keyring)
 
     return make
 

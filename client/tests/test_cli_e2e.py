@@ -27,6 +27,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from asn1crypto import cms as asn1_cms
@@ -34,8 +35,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 
 from signing_service.pytest_plugin import suite_database_url
+from signing_service.test import CLIENT_FIRST_USE_NOTICES, free_port, make_identity
 from signing_service.test import TestIdentity as MadeIdentity
-from signing_service.test import free_port, make_identity
 
 pytestmark = pytest.mark.e2e
 
@@ -48,15 +49,15 @@ CONTENT = b"The content to sign: not a Mach-O, not a package, just bytes.\n" * 5
 
 def assert_refused(result: subprocess.CompletedProcess, *fragments: str) -> str:
     """The command failed as the CLI must: exit status 1 and one sentence on stderr, naming
-    each fragment; no traceback anywhere. The sentence. (On first use with -u, the line naming
-    the certificate it now trusts may come before.)"""
+    each fragment; no traceback anywhere. The sentence. (On first use, the lines naming the
+    certificate it now trusts and saying it registers may come before.)"""
     output = result.stdout + result.stderr
     assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in output, output
     lines = [
         line
         for line in result.stderr.strip().splitlines()
-        if not line.startswith("Trusting the service's certificate, SHA-256 ")
+        if not line.startswith(CLIENT_FIRST_USE_NOTICES)
     ]
     assert len(lines) == 1, result.stderr
     sentence = lines[0]
@@ -216,6 +217,7 @@ def test_settings_are_saved_with_s_and_printed_with_p_as_the_guide_shows(world, 
         "trust self signed: true",
         "debug: false",
         "API key: Set",
+        f"API key from: SIGNING_MANAGER_API_KEY ({api_key[:14]}…)",  # the public part only
     ]
     assert api_key not in printed.stdout
 
@@ -226,7 +228,7 @@ def test_settings_are_saved_with_s_and_printed_with_p_as_the_guide_shows(world, 
 
     # Saved again without -u and with -d (and a trailing slash, which is dropped).
     cli.ok("-s", "-i", url + "/", "-a", api_key, "-d")
-    assert cli.ok("-p").stdout.splitlines() == [
+    assert cli.ok("-p").stdout.splitlines()[:4] == [
         f"api_host: {url}",
         "trust self signed: false",
         "debug: true",
@@ -439,14 +441,16 @@ def test_log_is_written_and_never_holds_a_secret(world, files):
     assert cli.log_file.name == "SigningManager.log"
     log = cli.log_file.read_text()
     assert len(log.splitlines()) >= 3, log
-    assert "Registered with the service as client" in log
+    assert "Registered with API key smk_" in log
     assert "Pinned the service's certificate" in log
     assert "Signed" in log
     assert "Nobody at all" in log
     assert "DEBUG signing_manager.service: POST /sign -> 200" in log
     shown = cli.ok("log").stdout.splitlines()
     assert shown[0] == str(cli.log_file)
-    assert shown[1:] == log.splitlines()[-40:]
+    # The log's last 40 lines as they were, ending with this run's own "Started" line.
+    assert shown[1:] == cli.log_file.read_text().splitlines()[:-1][-40:]
+    assert shown[-1].endswith("Started: signing-manager log")
 
     client_token = cli.token_file.read_text().strip()
     for secret in (cli.api_key, client_token):
@@ -546,8 +550,9 @@ def test_an_unreachable_service_is_reported(new_cli, tmp_path):
     for trust in (True, False):
         cli = new_cli("smk_0123456789_" + secrets.token_urlsafe(32))
         cli.configure(url, trust=trust)
-        assert_refused(cli.run("-r"), f"Cannot reach {url}")
-        assert_refused(cli.run("sign", "--identity", "X", str(content)), f"Cannot reach {url}")
+        refused = f"Nothing answers at 127.0.0.1:{urlsplit(url).port} (connection refused)"
+        assert_refused(cli.run("-r"), refused, "check that the Signing Service runs there")
+        assert_refused(cli.run("sign", "--identity", "X", str(content)), refused)
         assert not (tmp_path / "content.bin.p7s").exists()
 
 
@@ -558,7 +563,11 @@ def test_a_wrong_api_key_is_refused(world, new_cli, files):
     wrong = "smk_0123456789_" + secrets.token_urlsafe(32)
     cli = new_cli(wrong)
     cli.configure(world.service.url)
-    assert_refused(cli.run("-r"), "The service refused", "token is missing, malformed or unknown")
+    assert_refused(
+        cli.run("-r"),
+        "The service does not accept the API key smk_0123456789… from SIGNING_MANAGER_API_KEY",
+        "set the environment variable SIGNING_MANAGER_API_KEY",
+    )
     assert_refused(cli.run("sign", "--identity", world.rsa.sha1, str(files / "content.bin")))
     assert not (files / "content.bin.p7s").exists()
     assert not cli.token_file.exists()
@@ -567,7 +576,11 @@ def test_a_wrong_api_key_is_refused(world, new_cli, files):
     debug = cli.run("-d", "-r")
     assert debug.returncode == 1
     assert "Traceback" not in debug.stderr
-    assert debug.stderr.strip().splitlines()[-1].startswith("signing-manager: The service refused")
+    assert (
+        debug.stderr.strip()
+        .splitlines()[-1]
+        .startswith("signing-manager: The service does not accept the API key")
+    )
     assert "DEBUG" in debug.stderr
     assert wrong not in debug.stderr + debug.stdout
     assert wrong not in cli.files_text()
@@ -635,13 +648,20 @@ def test_a_deleted_client_registers_again_transparently(world, new_cli, files):
 def test_an_unknown_identity_is_refused(world, files):
     cli = world.cli
     content = files / "content.bin"
-    for wanted in ("No Such Identity", "0" * 40, world.rsa.common_name.lower()):
+    for wanted in ("No Such Identity", "0" * 40):
         assert_refused(
             cli.run("sign", "--identity", wanted, str(content)),
             f"No identity available to this API key matches “{wanted}”",
             "signing-manager -r",
         )
         assert_refused(cli.run("identity", "cn", wanted), f"“{wanted}”")
+    # In the wrong case: the identity is named as a close candidate, not used.
+    wrong_case = world.rsa.common_name.lower()
+    assert_refused(
+        cli.run("sign", "--identity", wrong_case, str(content)),
+        f"No identity available to this API key matches “{wrong_case}”; close: "
+        f"“{world.rsa.common_name}” ({world.rsa.sha1.upper()})",
+    )
     assert_refused(
         cli.run("sign", "--identity", "No Such Identity", "--digest-only", str(content)),
         "No Such Identity",
@@ -702,8 +722,8 @@ def test_a_common_name_shared_by_two_identities_is_ambiguous(world, files):
     content = files / "content.bin"
     sentence = assert_refused(
         cli.run("sign", "--identity", first.common_name, str(content)),
-        f"2 identities are named “{first.common_name}”",
-        "give a SHA-1",
+        f"2 identities match “{first.common_name}”",
+        "give one's SHA-1 or whole name",
         first.sha1.upper(),
         second.sha1.upper(),
     )

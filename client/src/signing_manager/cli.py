@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -35,11 +36,19 @@ from rich.table import Table
 
 from signing_manager import __version__
 from signing_manager.algorithms import Algorithm
+from signing_manager.clipboard import copy_to_clipboard
 from signing_manager.cms import detached_signature
 from signing_manager.codesign import command as codesign
 from signing_manager.codesign import files
 from signing_manager.codesign import options as codesign_options
-from signing_manager.config import API_KEY_ENV, Secrets, Settings, config_dir
+from signing_manager.config import (
+    API_KEY_ENV,
+    Secrets,
+    Settings,
+    config_dir,
+    key_label,
+    service_url,
+)
 from signing_manager.errors import (
     AmbiguousIdentity,
     ConfigurationError,
@@ -61,8 +70,19 @@ from signing_manager.trust import load_anchors
 log = logging.getLogger("signing_manager.cli")
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the exit status the README promises for a usage error: 1, not 2; but 2
+    for codesign, as Apple's (its man page: 2 for invalid arguments)."""
+
+    usage_status = 1
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(self.usage_status, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="signing-manager",
         description="Sign macOS code and installer packages with identities kept in a "
         "Signing Service.",
@@ -97,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     identity.add_argument("what", choices=["cn", "sha1", "codesign", "productsign", "show"])
     identity.add_argument("identity", metavar="IDENTITY", help="SHA-1 or common name.")
+    identity.add_argument(
+        "--copy", action="store_true", help="Also put it on the clipboard (not with show)."
+    )
 
     sign = commands.add_parser("sign", help="Sign any file: a detached CMS signature FILE.p7s.")
     sign.add_argument("--identity", required=True, help="SHA-1 or common name.")
@@ -191,28 +214,46 @@ def add_timestamp_option(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     arguments = parse(parser, argv)
-    settings = None
+    debug = arguments.d and not arguments.s  # with -s, -d is a setting to save, not this run's
+    set_up_logging(debug, to_stderr=debug)  # before anything can fail: failures logged once
+    traceback_wanted = debug
+    started = time.monotonic()
+    invocation = described_invocation(argv, arguments.a)
     try:
         settings = Settings.load()
-        set_up_logging(arguments.d or settings.debug)
-        return run(parser, arguments, settings)
+        if settings.debug:
+            set_up_logging(True, to_stderr=debug)
+            traceback_wanted = True
+        log.info("Started: %s", invocation)
+        status = run(parser, arguments, settings)
     except SigningManagerError as error:
-        log.error("%s", error)
+        log.error("Failed after %.2f s: %s: %s", time.monotonic() - started, invocation, error)
         print(f"signing-manager: {one_line(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        log.warning("Interrupted after %.2f s: %s", time.monotonic() - started, invocation)
         return 130
     except Exception as error:
-        log.exception("Unexpected error")
-        if arguments.d or (settings is not None and settings.debug):
+        log.exception("Unexpected error after %.2f s: %s", time.monotonic() - started, invocation)
+        if traceback_wanted:
             raise
         print(
             f"signing-manager: unexpected error: {one_line(error)} (run with -d for details)",
             file=sys.stderr,
         )
         return 2
+    took = time.monotonic() - started
+    log.info("Finished in %.2f s with status %d: %s", took, status, invocation)
+    return status
+
+
+def described_invocation(argv: list[str], api_key: str | None) -> str:
+    """The command line for the log, without the API key that ``-a`` carries."""
+    line = " ".join(["signing-manager", *argv])
+    return one_line(line.replace(api_key, "(API key)") if api_key else line)
 
 
 def run(parser: argparse.ArgumentParser, arguments, settings: Settings) -> int:
@@ -222,12 +263,13 @@ def run(parser: argparse.ArgumentParser, arguments, settings: Settings) -> int:
         raise ConfigurationError(
             "-i, -a and -u are saved with -s: signing-manager -s -i URL -a KEY"
         )
-    if arguments.p:
-        return print_settings(settings)
-    if arguments.r:
-        return refresh(settings, as_json=arguments.json)
+    if arguments.json and not arguments.r:
+        raise ConfigurationError("--json goes with -r: signing-manager -r --json")
+    if arguments.p or arguments.r:
+        status = print_settings(settings) if arguments.p else 0
+        return refresh(settings, as_json=arguments.json) if arguments.r else status
     if arguments.command == "identity":
-        return identity_command(settings, arguments.what, arguments.identity)
+        return identity_command(settings, arguments)
     if arguments.command == "sign":
         return sign_command(settings, arguments)
     if arguments.command == "productsign":
@@ -238,6 +280,11 @@ def run(parser: argparse.ArgumentParser, arguments, settings: Settings) -> int:
         return pkgutil_command(Path(arguments.package), load_anchors(arguments.anchor))
     if arguments.command == "log":
         return log_command(arguments.path)
+    if arguments.d:
+        raise ConfigurationError(
+            "-d alone does nothing: save it with -s (signing-manager -s -i URL -a API_KEY -d), "
+            "or add it to a command for that run"
+        )
     parser.print_help()
     return 0
 
@@ -245,7 +292,7 @@ def run(parser: argparse.ArgumentParser, arguments, settings: Settings) -> int:
 def save(arguments, settings: Settings) -> int:
     if not (arguments.i and arguments.a):
         raise ConfigurationError("-s needs both -i URL and -a API_KEY.")
-    url = arguments.i.strip().rstrip("/")
+    url = service_url(arguments.i)
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
         raise ConfigurationError(f"The service URL must look like https://host:port, not {url}.")
@@ -253,30 +300,46 @@ def save(arguments, settings: Settings) -> int:
     settings.trust_self_signed = arguments.u
     settings.debug = arguments.d
     settings.pinned_sha256 = ""  # saving again re-trusts: the next use pins what is presented
-    (config_dir() / PIN_FILE).unlink(missing_ok=True)
     settings.save()
-    secrets = Secrets()
-    if secrets.get("api_key") != arguments.a:
-        secrets.delete("client_token")  # another key: this machine registers with it anew
+    (config_dir() / PIN_FILE).unlink(missing_ok=True)
+    return save_api_key(Secrets(), arguments.a)
+
+
+def save_api_key(secrets: Secrets, api_key: str) -> int:
+    """Keep the key in the keyring; without one, the variable must already hold it. A client
+    token stays with the key it was registered with, so another key registers anew."""
+    in_variable = os.environ.get(API_KEY_ENV)
     if secrets.keyring_available:
-        secrets.set("api_key", arguments.a)
+        secrets.set_api_key(api_key)
         print("Settings saved; the API key is in the keyring.")
+        if in_variable and in_variable != api_key:
+            print(
+                f"signing-manager: warning: {API_KEY_ENV} is set here, to another key "
+                f"({key_label(in_variable)}), and wins over the keyring: unset it to use the "
+                "key just saved.",
+                file=sys.stderr,
+            )
         return 0
-    if os.environ.get(API_KEY_ENV):
+    if in_variable == api_key:
         print(f"Settings saved. No keyring here: the API key comes from {API_KEY_ENV}.")
         return 0
+    held = f", which holds another key ({key_label(in_variable)})" if in_variable else ""
     raise ConfigurationError(
-        "Settings saved, but no keyring is available to keep the API key: set the environment "
-        f"variable {API_KEY_ENV} to it (and SIGNING_MANAGER_URL if you like) on this machine."
+        "Settings saved, but this machine has no keyring to keep the API key: set the "
+        f"environment variable {API_KEY_ENV}{held} to it (and SIGNING_MANAGER_URL if you like)."
     )
 
 
 def print_settings(settings: Settings) -> int:
-    api_key = Secrets().get("api_key")
+    """The guide's four lines, then where the key comes from (never the key's secret)."""
+    secrets = Secrets()
+    api_key = secrets.api_key()
     print(f"api_host: {settings.api_host}")
     print(f"trust self signed: {str(settings.trust_self_signed).lower()}")
     print(f"debug: {str(settings.debug).lower()}")
     print(f"API key: {'Set' if api_key else 'Not set'}")
+    if api_key:
+        print(f"API key from: {secrets.api_key_source()} ({key_label(api_key)})")
     return 0
 
 
@@ -303,7 +366,10 @@ def refresh(settings: Settings, as_json: bool) -> int:
             f"{identity.key_type} {identity.key_size}",
             f"{identity.not_after:%Y-%m-%d}",
         )
-    Console(width=max(120, Console().width)).print(table)
+    console = Console()
+    if not (console.is_terminal or os.environ.get("COLUMNS")):
+        console = Console(width=1000)  # into a pipe or file: a row per identity, never wrapped
+    console.print(table)
     if not identities:
         print("No identity is available to this API key.")
     return 0
@@ -321,23 +387,32 @@ def identity_json(identity: RemoteIdentity) -> dict:
 
 
 def find_identity(identities: list[RemoteIdentity], wanted: str) -> RemoteIdentity:
-    """The identity named by a SHA-1 (or SHA-256) fingerprint, or by its exact common name."""
+    """The identity named by a SHA-1 (or SHA-256) fingerprint, by its exact common name, or,
+    as Apple's codesign takes it, by a part of its common name that only it has."""
     fingerprint = wanted.strip().lower().replace(":", "").replace(" ", "")
     for identity in identities:
         if fingerprint in (identity.sha1, identity.sha256):
             return identity
     named = [identity for identity in identities if identity.common_name == wanted]
+    if not named:
+        named = [identity for identity in identities if wanted in identity.common_name]
     if len(named) == 1:
         return named[0]
     if named:
-        choices = ", ".join(identity.sha1.upper() for identity in named)
         raise AmbiguousIdentity(
-            f"{len(named)} identities are named “{wanted}”; give a SHA-1 instead: {choices}."
+            f"{len(named)} identities match “{wanted}”; give one's SHA-1 or whole name: "
+            f"{candidates(named)}."
         )
-    raise IdentityNotFound(
-        f"No identity available to this API key matches “{wanted}”; `signing-manager -r` "
-        "lists them."
-    )
+    close = [i for i in identities if wanted.casefold() in i.common_name.casefold()]
+    hint = f"; close: {candidates(close)}" if close else "; `signing-manager -r` lists them"
+    raise IdentityNotFound(f"No identity available to this API key matches “{wanted}”{hint}.")
+
+
+def candidates(identities: list[RemoteIdentity], shown: int = 5) -> str:
+    """Identities as a person picks among them: “name” (SHA-1), a few at most."""
+    listed = [f"“{i.common_name}” ({i.sha1.upper()})" for i in identities[:shown]]
+    more = len(identities) - shown
+    return ", ".join(listed) + (f" and {more} more" if more > 0 else "")
 
 
 @contextmanager
@@ -353,34 +428,44 @@ def remote_signer(settings: Settings, wanted: str):
         service.close()
 
 
-def identity_command(settings: Settings, what: str, wanted: str) -> int:
+def identity_command(settings: Settings, arguments) -> int:
+    if arguments.copy and arguments.what == "show":
+        raise ConfigurationError("--copy goes with cn, sha1, codesign or productsign, not show.")
     service = connect(settings)
     try:
-        identity = find_identity(service.identities(), wanted)
+        identity = find_identity(service.identities(), arguments.identity)
     finally:
         service.close()
+    if arguments.what == "show":
+        return show_identity(identity)
     sha1 = identity.sha1.upper()
-    if what == "cn":
-        print(identity.common_name)
-    elif what == "sha1":
-        print(sha1)
-    elif what == "codesign":
-        print(f'signing-manager codesign -f -s "{sha1}"')
-    elif what == "productsign":
-        print(f'signing-manager productsign --sign "{sha1}" source.pkg destination.pkg')
-    else:
-        certificate = identity.certificate
-        print(f"Common name: {identity.common_name}")
-        print(f"Subject:     {certificate.subject.rfc4514_string()}")
-        print(f"Issuer:      {certificate.issuer.rfc4514_string()}")
-        print(f"SHA-1:       {sha1}")
-        print(f"SHA-256:     {identity.sha256.upper()}")
-        print(
-            f"Valid:       {certificate.not_valid_before_utc:%Y-%m-%d} to "
-            f"{certificate.not_valid_after_utc:%Y-%m-%d}"
-        )
-        print(f"Key:         {identity.key_type} {identity.key_size}")
-        print(certificate.public_bytes(serialization.Encoding.PEM).decode(), end="")
+    line = {
+        "cn": identity.common_name,
+        "sha1": sha1,
+        "codesign": f'signing-manager codesign -f -s "{sha1}"',
+        "productsign": f'signing-manager productsign --sign "{sha1}" source.pkg destination.pkg',
+    }[arguments.what]
+    print(line)
+    if arguments.copy:
+        copy_to_clipboard(line)
+        print("Copied to the clipboard.", file=sys.stderr)
+    return 0
+
+
+def show_identity(identity: RemoteIdentity) -> int:
+    sha1 = identity.sha1.upper()
+    certificate = identity.certificate
+    print(f"Common name: {identity.common_name}")
+    print(f"Subject:     {certificate.subject.rfc4514_string()}")
+    print(f"Issuer:      {certificate.issuer.rfc4514_string()}")
+    print(f"SHA-1:       {sha1}")
+    print(f"SHA-256:     {identity.sha256.upper()}")
+    print(
+        f"Valid:       {certificate.not_valid_before_utc:%Y-%m-%d} to "
+        f"{certificate.not_valid_after_utc:%Y-%m-%d}"
+    )
+    print(f"Key:         {identity.key_type} {identity.key_size}")
+    print(certificate.public_bytes(serialization.Encoding.PEM).decode(), end="")
     return 0
 
 

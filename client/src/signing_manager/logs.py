@@ -27,7 +27,9 @@ def log_path() -> Path:
     return log_dir() / LOG_NAME
 
 
-def set_up_logging(debug: bool) -> None:
+def set_up_logging(debug: bool, to_stderr: bool = False) -> None:
+    """The log file, with debug lines when ``debug``; its lines on stderr too when
+    ``to_stderr`` (``-d`` on the command line, not the saved setting)."""
     root = logging.getLogger("signing_manager")
     root.setLevel(logging.DEBUG if debug else logging.INFO)
     root.handlers.clear()
@@ -38,7 +40,7 @@ def set_up_logging(debug: bool) -> None:
         handlers.append(logging.FileHandler(log_path(), encoding="utf-8"))
     except OSError:
         pass  # a read-only home must not stop signing; the message then goes nowhere
-    if debug:
+    if to_stderr:
         handlers.append(logging.StreamHandler(sys.stderr))
     for handler in handlers:
         handler.setFormatter(formatter)

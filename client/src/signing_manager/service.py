@@ -26,12 +26,21 @@ from cryptography import x509
 
 from signing_manager import __version__
 from signing_manager.algorithms import Algorithm
-from signing_manager.config import Secrets, Settings, config_dir
+from signing_manager.config import (
+    URL_ENV,
+    Secrets,
+    Settings,
+    config_dir,
+    key_label,
+    unwritable,
+)
 from signing_manager.errors import (
     CertificateChanged,
     ConfigurationError,
     ConnectionFailed,
     ServiceRefused,
+    SigningManagerError,
+    one_line,
 )
 
 log = logging.getLogger(__name__)
@@ -76,9 +85,46 @@ def presented_certificate(url: str) -> str:
     """The PEM certificate a server presents, fetched without trusting it (to pin or compare)."""
     parts = urlsplit(url)
     try:
-        return ssl.get_server_certificate((parts.hostname, parts.port or 443), timeout=10)
+        return ssl.get_server_certificate(
+            (parts.hostname, parts.port or 443), timeout=TIMEOUT.connect
+        )
     except OSError as error:
-        raise ConnectionFailed(f"Cannot reach {url}: {error}.") from None
+        raise unreachable(url, error) from None
+
+
+def unreachable(url: str, error: BaseException) -> ConnectionFailed:
+    """Why ``url`` could not be reached, in a sentence that says what to check."""
+    causes = list(causes_of(error))
+    text = " ".join(str(cause) for cause in causes)
+    parts = urlsplit(url)
+    where = f"{parts.hostname}:{parts.port or 443}"
+    if any(isinstance(cause, TimeoutError | httpx.TimeoutException) for cause in causes):
+        return ConnectionFailed(
+            f"{url} did not answer within {TIMEOUT.connect:g} s: check that the Signing Service "
+            "runs there and that this machine can reach it (firewall, proxy)."
+        )
+    if any(isinstance(cause, ConnectionRefusedError) for cause in causes) or "refused" in text:
+        return ConnectionFailed(
+            f"Nothing answers at {where} (connection refused): check that the Signing Service "
+            "runs there and that the URL's port is right."
+        )
+    if any(isinstance(cause, socket.gaierror) for cause in causes) or "known" in text:
+        return ConnectionFailed(f"The host {parts.hostname} is unknown: check the URL {url}.")
+    if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
+        return ConnectionFailed(
+            f"{where} does not speak HTTPS (a plain-HTTP port?): use the https:// address the "
+            "service's main page shows."
+        )
+    return ConnectionFailed(f"Cannot reach {url}: {one_line(text) or type(error).__name__}.")
+
+
+def causes_of(error: BaseException):
+    """The error and those it was raised from or during, innermost last."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ or error.__context__
 
 
 def colon_hex(fingerprint: str) -> str:
@@ -96,7 +142,8 @@ class ServiceClient:
     def __init__(self, settings: Settings, secrets: Secrets, transport=None):
         if not settings.api_host:
             raise ConfigurationError(
-                "No service is configured: run `signing-manager -s -i URL -a API_KEY` first."
+                "No service is configured: run `signing-manager -s -i URL -a API_KEY` first"
+                + ("." if secrets.keyring_available else f", or set {URL_ENV}.")
             )
         if urlsplit(settings.api_host).scheme != "https":
             raise ConfigurationError(
@@ -124,8 +171,11 @@ class ServiceClient:
 
     def pin(self, pem: str) -> None:
         folder = config_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / PIN_FILE).write_text(pem)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / PIN_FILE).write_text(pem)
+        except OSError as error:
+            raise unwritable(folder, error) from None
         self.settings.pinned_sha256 = sha256_of_pem(pem)
         self.settings.save()
         log.info("Pinned the service's certificate, SHA-256 %s", self.settings.pinned_sha256)
@@ -194,48 +244,90 @@ class ServiceClient:
                 error
             ):
                 raise self.certificate_error(error) from None
-            raise ConnectionFailed(f"Cannot reach {self.settings.api_host}: {error}.") from None
+            raise unreachable(self.settings.api_host, error) from None
         except httpx.HTTPError as error:
-            raise ConnectionFailed(f"Cannot reach {self.settings.api_host}: {error}.") from None
+            raise unreachable(self.settings.api_host, error) from None
         log.debug("%s %s -> %s", method, path, response.status_code)
         if response.is_success:
             return response.json()
-        raise refusal(response)
+        raise refusal(response, self.settings.api_host)
 
     # --- API ------------------------------------------------------------------------------------
 
     def version(self) -> dict:
         return self.call("GET", "/version")
 
-    def register(self) -> str:
-        api_key = self.secrets.get("api_key")
+    def api_key(self) -> str:
+        api_key = self.secrets.api_key()
         if not api_key:
-            raise ConfigurationError(
-                "No API key is configured: run `signing-manager -s -i URL -a API_KEY`."
-            )
+            raise self.secrets.missing_api_key()
+        return api_key
+
+    def register(self, api_key: str, why: str) -> str:
+        """Register this machine with ``api_key``; its new client token, saved under that key.
+        ``why`` ends the line on stderr that says a registration happens."""
+        print(
+            f"signing-manager: registering this machine with the API key {key_label(api_key)}"
+            f" ({why}).",
+            file=sys.stderr,
+        )
         body = {
             "hostname": socket.gethostname()[:255] or "unknown",
             "os": platform.platform()[:255],
             "client_version": __version__,
             "machine_id": self.settings.machine_id,
         }
-        reply = self.call("POST", "/clients", api_key, body)
-        self.secrets.set("client_token", reply["client_token"])
-        log.info("Registered with the service as client %s", reply["client_id"])
-        return reply["client_token"]
+        earlier = self.secrets.unbound_client_token()
+        try:
+            reply = self.call("POST", "/clients", api_key, body)
+        except ServiceRefused as refused:
+            if refused.code == "already_registered" and earlier:
+                # An earlier version's token, of the registration the service still has.
+                self.secrets.set_client_token(api_key, earlier)
+                self.secrets.delete_unbound_client_token()
+                return earlier
+            raise self.key_refusal(refused, api_key) from None
+        token = reply["client_token"]
+        self.secrets.set_client_token(api_key, token)
+        self.secrets.delete_unbound_client_token()
+        log.info("Registered with API key %s as client %s", key_label(api_key), reply["client_id"])
+        return token
+
+    def key_refusal(self, refused: ServiceRefused, api_key: str) -> SigningManagerError:
+        """A refused registration, in words that name the key and where it came from."""
+        label, source = key_label(api_key), self.secrets.api_key_source()
+        if refused.code == "bad_credentials":
+            return ConfigurationError(
+                f"The service does not accept the API key {label} from {source}: it is "
+                "mistyped, deleted or of another service; set the right one "
+                f"({self.secrets.how_to_set_api_key()})."
+            )
+        if refused.code == "inactive_key":
+            return ServiceRefused(
+                refused.status,
+                refused.code,
+                f"{refused} Ask an admin to switch it on, or set another key "
+                f"({self.secrets.how_to_set_api_key()}).",
+            )
+        return refused
 
     def as_client(self, method: str, path: str, body=None) -> dict:
-        """Call with the client token, registering first if there is none, or again if the
-        service no longer knows it (the client was deleted)."""
-        token = self.secrets.get("client_token") or self.register()
+        """Call with this machine's client token for the API key in use: registering first
+        when this key has none here, or again if the service no longer knows it (the client
+        was deleted)."""
+        api_key = self.api_key()
+        token = self.secrets.client_token(api_key) or self.register(
+            api_key, "its first use on this machine"
+        )
         try:
             return self.call(method, path, token, body)
         except ServiceRefused as error:
             if error.status != 401:
-                raise
+                raise self.key_refusal(error, api_key) from None
             log.info("The service no longer knows this client; registering again.")
-            self.secrets.delete("client_token")
-            return self.call(method, path, self.register(), body)
+            self.secrets.delete_client_token(api_key)
+            token = self.register(api_key, "the service no longer knows this machine's client")
+            return self.call(method, path, token, body)
 
     def identities(self) -> list[RemoteIdentity]:
         reply = self.as_client("GET", "/certificates")
@@ -273,17 +365,22 @@ class ServiceClient:
         ]
 
 
-def refusal(response: httpx.Response) -> ServiceRefused:
+def refusal(response: httpx.Response, url: str) -> ServiceRefused:
     try:
         error = response.json()["error"]
         code, message = error["code"], error["message"]
     except (ValueError, KeyError, TypeError):
         code, message = "unexpected_answer", f"The service answered HTTP {response.status_code}."
+        if response.status_code == 404:
+            message = (
+                f"{url} has no client API (HTTP 404): use the Signing Service's address as its "
+                "main page shows it."
+            )
     header = response.headers.get("Retry-After", "")
     return ServiceRefused(
         response.status_code,
         code,
-        f"The service refused: {message}",
+        message if code == "unexpected_answer" else f"The service refused: {message}",
         retry_after=int(header) if header.isdigit() else None,
     )
 

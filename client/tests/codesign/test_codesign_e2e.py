@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 
-from signing_service.test import fake_ca, make_identity
+from signing_service.test import CLIENT_FIRST_USE_NOTICES, fake_ca, make_identity
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,6 @@ TEAM = "ABCDE12345"
 BATCH_ANSWERED = re.compile(r" DEBUG signing_manager\.service: POST /sign/batch -> 200$")
 BATCH_ASKED = re.compile(r" DEBUG signing_manager\.service: POST /sign/batch$")
 SINGLE_SIGN = re.compile(r" DEBUG signing_manager\.service: POST /sign( -> \d+)?$")
-PINNED = "Trusting the service's certificate, SHA-256 "
 PATH_WITH_CLI = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
@@ -94,10 +93,15 @@ def requirements(cli, path: Path) -> str:
 
 def signs(cli, *args: str):
     """``codesign -s ...`` succeeds; standard error holds nothing but blank lines and, on first
-    use, the pin line (the stray blank line of bundle signing has its own test)."""
+    use, the pin and registration lines (the stray blank line of bundle signing has its own
+    test)."""
     result = cli.run("codesign", *args)
     assert result.returncode == 0, (args, result.stdout, result.stderr)
-    others = [line for line in result.stderr.splitlines() if line and not line.startswith(PINNED)]
+    others = [
+        line
+        for line in result.stderr.splitlines()
+        if line and not line.startswith(CLIENT_FIRST_USE_NOTICES)
+    ]
     assert others == [], result.stderr
     return result
 
@@ -119,7 +123,9 @@ def assert_one_sentence(result, *fragments: str) -> None:
     """Exit status 1 and a one-line, one-sentence error; no traceback."""
     assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if not line.startswith(PINNED)]
+    lines = [
+        line for line in result.stderr.splitlines() if not line.startswith(CLIENT_FIRST_USE_NOTICES)
+    ]
     assert len(lines) == 1, result.stderr
     assert lines[0].endswith("."), lines[0]
     for fragment in fragments:
@@ -505,7 +511,8 @@ def test_a_stopped_service_leaves_the_files_untouched(
     assert service.stop() == 0
     for target in (path, app):
         result = cli.run("codesign", "-s", made.sha1, str(target))
-        assert_one_sentence(result, f"Cannot reach {service.url}")
+        where = service.url.removeprefix("https://")
+        assert_one_sentence(result, f"Nothing answers at {where} (connection refused)")
     assert path.read_bytes() == before
     assert snapshot(app) == app_before
     assert sorted(p.name for p in files.iterdir()) == ["App.app", "arm64-exe", "first"]

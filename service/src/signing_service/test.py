@@ -377,6 +377,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# What signing-manager says on stderr the first time it meets a service or an API key: the
+# certificate it pins (-u), and that it registers. Tests of its output set these lines aside.
+CLIENT_FIRST_USE_NOTICES = (
+    "Trusting the service's certificate, SHA-256 ",
+    "signing-manager: registering this machine with the API key ",
+)
+
+
 class ServiceError(RuntimeError):
     """The service subprocess did not start or stop as it should; the message has its log."""
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -46,6 +48,7 @@ from signing_manager.key_usage import signs_code
 from signing_manager.trust import load_anchors
 
 OpenSigner = Callable[[str], AbstractContextManager]
+log = logging.getLogger(__name__)
 
 
 def run(arguments, open_signer: OpenSigner) -> int:
@@ -64,6 +67,7 @@ def run(arguments, open_signer: OpenSigner) -> int:
     options = options_from(arguments)
     failures = 0
     with open_signer(arguments.sign) as signer:
+        log.info("codesign: signing %d path(s) %s", len(arguments.paths), signed_by(signer))
         if signer is not None and not signs_code(signer.certificate):
             print(
                 f"signing-manager: warning: “{one_line(common_name(signer.certificate))}” lacks "
@@ -79,9 +83,19 @@ def run(arguments, open_signer: OpenSigner) -> int:
     return 1 if failures else 0
 
 
+def signed_by(signer) -> str:
+    if signer is None:
+        return "ad hoc"
+    sha1 = signer.certificate.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - a name
+    return f"with “{common_name(signer.certificate)}” ({sha1})"
+
+
 def report(path: Path, message: object, stream=None) -> None:
-    """``PATH: message`` on one line, whatever characters the path or message hold."""
-    print(f"{one_line(path)}: {one_line(message)}", file=stream or sys.stderr)
+    """``PATH: message`` on one line, whatever characters the path or message hold; in the
+    log too."""
+    line = f"{one_line(path)}: {one_line(message)}"
+    log.info("codesign: %s", line)
+    print(line, file=stream or sys.stderr)
 
 
 def sign_path(path: Path, signer, options: SigningOptions, deep: bool) -> None:

@@ -53,6 +53,7 @@ def add_parser(commands, add_timestamp_option) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
+    parser.usage_status = 2  # Apple's codesign: "2 if it was invoked with invalid arguments"
     action = parser.add_mutually_exclusive_group()
     action.add_argument("-s", "--sign", metavar="IDENTITY", help="SHA-1, common name, or -.")
     action.add_argument("-d", "--display", action="store_true", help="Describe the signature.")
