@@ -23,8 +23,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from signing_manager import cms
+from signing_manager.codesign import files
 from signing_manager.local_key import LocalSigner
-from signing_manager.pkg.signing import sign_package
+from signing_manager.pkg.signing import sign_archive, sign_package
+from signing_manager.pkg.verify import check_archive
+from signing_manager.pkg.xar import XarArchive
 
 DATA = Path(__file__).parent / "data" / "packages"
 SIGNING_TIME = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
@@ -71,3 +74,27 @@ def test_a_package_is_signed_into_the_recorded_bytes(golden_signer, packages, na
     packages.assert_openssl_verifies(
         signed, certificate("golden-installer.pem"), certificate("golden-ca.pem")
     )
+
+
+@pytest.mark.parametrize("name", sorted(SIGNED_SHA256))
+def test_a_package_signed_file_to_file_in_small_chunks_is_the_same(
+    golden_signer, monkeypatch, tmp_path, name
+):
+    # Chunks of an odd size, far smaller than the files: every range spans several, and
+    # none ends on a chunk's boundary.
+    monkeypatch.setattr(files, "CHUNK", 1001)
+    signed, again = tmp_path / "signed.pkg", tmp_path / "again.pkg"
+    hashed: list[int] = []
+
+    with files.open_regular(DATA / name) as source, signed.open("w+b") as output:
+        sign_archive(XarArchive.load(source), golden_signer, output, advance=hashed.append)
+    with files.open_regular(signed) as source, again.open("w+b") as output:
+        sign_archive(XarArchive.load(source), golden_signer, output, force=True)
+    with files.open_regular(again) as source:
+        check = check_archive(XarArchive.load(source))
+
+    assert sha256(signed.read_bytes()) == SIGNED_SHA256[name]
+    assert sha256(again.read_bytes()) == SIGNED_SHA256[name]
+    assert check.valid, check.problems
+    assert max(hashed) == 1001
+    assert len(hashed) > 60  # the 70 kB file alone takes 70 chunks
