@@ -25,6 +25,7 @@ import datetime
 import functools
 import hashlib
 import html
+import json
 import os
 import random
 import re
@@ -33,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -120,12 +122,18 @@ class Cli:
         api_key: str | None = "default",
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
+        obeying_permissions: bool = False,
     ) -> subprocess.CompletedProcess:
         """Run the command; ``api_key=None`` runs it without SIGNING_MANAGER_API_KEY, ``env``
-        adds variables."""
+        adds variables. ``obeying_permissions`` takes from a run as root the capability to
+        override file permissions (``setpriv``), so that a read-only folder is read-only to it,
+        as to any user."""
         key = self.api_key if api_key == "default" else api_key
+        command = [SIGNING_MANAGER, *args]
+        if obeying_permissions and os.geteuid() == 0:
+            command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
         return subprocess.run(
-            [SIGNING_MANAGER, *args],
+            command,
             env={**self.environment(key), **(env or {})},
             cwd=cwd or self.home,
             capture_output=True,
@@ -177,6 +185,35 @@ def new_cli(tmp_path):
     return make
 
 
+@pytest.fixture
+def unwritable_outputs(tmp_path) -> Iterator[tuple[Path, list[tuple[Path, str]]]]:
+    """A folder, and outputs in it that cannot be written, each with the sentence that refuses
+    it: a folder; a file in a folder that does not exist, in a read-only folder (run the
+    command ``obeying_permissions``), and under a regular file."""
+    folder = tmp_path / "outputs"
+    read_only, regular_file = folder / "read-only", folder / "a file"
+    read_only.mkdir(parents=True)
+    read_only.chmod(0o555)
+    regular_file.write_text("not a folder\n")
+    missing = folder / "missing" / "signed"
+    yield (
+        folder,
+        [
+            (folder, f"Cannot write {folder}: it is a folder."),
+            (missing, f"Cannot write {missing}: the folder {missing.parent} does not exist."),
+            (
+                read_only / "signed",
+                f"Cannot write {read_only / 'signed'}: the folder {read_only} is read-only.",
+            ),
+            (
+                regular_file / "signed",
+                f"Cannot write {regular_file / 'signed'}: {regular_file} is not a folder.",
+            ),
+        ],
+    )
+    read_only.chmod(0o755)
+
+
 # --- Operators' commands --------------------------------------------------------------------
 
 
@@ -207,6 +244,20 @@ class Ops:
         secret = result.stdout.strip()
         assert secret.startswith("smk_"), result.stdout
         return secret
+
+    def signatures(self, sha1: str) -> list[dict]:
+        """The audit's records of the signatures asked of an identity today (``audit
+        export``), whether given or refused."""
+        today = datetime.datetime.now(datetime.UTC).date().isoformat()
+        export = self.service.manage(
+            "audit", "export", "--from", today, "--to", today, "--format", "json"
+        )
+        assert export.returncode == 0, export.stderr
+        return [
+            row
+            for row in json.loads(export.stdout)
+            if row["request_type"] == "sign" and row["identity_sha1"] == sha1.lower()
+        ]
 
 
 # --- The first admin on the web ---------------------------------------------------------------

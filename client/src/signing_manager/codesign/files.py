@@ -16,6 +16,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -118,11 +119,15 @@ class Replacement:
             self.new_folder.rmdir()
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """One file, written whole or not at all."""
+@contextmanager
+def replacing(path: Path) -> Iterator[Replacement]:
+    """A ``Replacement`` of ``path`` to write into, as much and as late as the block likes: it
+    replaces ``path`` when the block ends (one file, written whole or not at all), and
+    vanishes if the block fails. Created first, so that a folder that cannot be written is
+    found before any work is done."""
     output = Replacement(path)
     try:
-        output.write([data])
+        yield output
         output.commit()
     except BaseException:
         output.discard()
