@@ -8,7 +8,8 @@ own with ``start_service``.
 
 - ``Cli``: ``signing-manager`` run as a subprocess in an isolated home (``HOME``,
   ``XDG_CONFIG_HOME``, ``XDG_STATE_HOME``), with no keyring backend, so the API key comes from
-  ``SIGNING_MANAGER_API_KEY`` and the client token from the 0600 file in the config directory.
+  ``SIGNING_MANAGER_API_KEY`` and the client token from the 0600 file in the config directory;
+  ``peak_memory`` also gives a run's peak resident memory.
 - ``Ops``: ``signing-service identity|apikey`` on a service's data, as an operator runs them.
 - ``WebAdmin``: the first admin, signed in over HTTPS as a browser would (CSRF cookie and
   token, Origin and Referer), pressing the switches of the web interface.
@@ -33,6 +34,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +55,12 @@ from signing_manager.pkg.xar import XarArchive
 from signing_service.test import RunningService
 
 SIGNING_MANAGER = str(Path(sys.executable).with_name("signing-manager"))
+# Runs a command (argv[2:]) and writes its peak resident memory, in KiB, to the file argv[1].
+MEASURE_PEAK = (
+    "import resource, subprocess, sys; status = subprocess.call(sys.argv[2:]); "
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
+    "sys.exit(status)"
+)
 CLI_TIMEOUT = 120
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
@@ -141,6 +149,25 @@ class Cli:
             timeout=CLI_TIMEOUT,
             check=False,
         )
+
+    def peak_memory(self, *args: str) -> tuple[subprocess.CompletedProcess, int]:
+        """Run the command; its result, and the most memory it held resident (bytes).
+
+        A process's peak counts the memory of the process that started it (Linux carries it
+        over until the new program replaces it), so the command is started by a small Python
+        of its own, which reports its only child's peak (``RUSAGE_CHILDREN``) in a file."""
+        with tempfile.TemporaryDirectory() as folder:
+            report = Path(folder) / "peak"
+            result = subprocess.run(
+                [sys.executable, "-S", "-c", MEASURE_PEAK, str(report), SIGNING_MANAGER, *args],
+                env=self.environment(self.api_key),
+                cwd=self.home,
+                capture_output=True,
+                text=True,
+                timeout=CLI_TIMEOUT,
+                check=False,
+            )
+            return result, int(report.read_text()) * 1024  # kibibytes on Linux
 
     def ok(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         """Run the command, which must succeed with nothing on stderr but, on first use with
@@ -520,14 +547,20 @@ class Packages:
         assert result.returncode == 0, (result.args, result.stderr)
         return result
 
-    def build_from(self, root: Path, *options: str) -> bytes:
-        """``bsdtar --format xar`` of the top-level entries of ``root``, as bytes."""
-        output = self.new_folder("built") / "package.pkg"
+    def build_file(self, root: Path, output: Path, *options: str) -> Path:
+        """``bsdtar --format xar`` of the top-level entries of ``root`` into ``output``, which
+        is not read here (it may be large)."""
         names = sorted(path.name for path in root.iterdir())
         self.check(
             self.bsdtar("--format", "xar", *options, "-cf", str(output), "-C", str(root), *names)
         )
-        return output.read_bytes()
+        return output
+
+    def build_from(self, root: Path, *options: str) -> bytes:
+        """``bsdtar --format xar`` of the top-level entries of ``root``, as bytes."""
+        return self.build_file(
+            root, self.new_folder("built") / "package.pkg", *options
+        ).read_bytes()
 
     def build(self, layout: str) -> bytes:
         """The package of a layout (built once, then the same bytes)."""
@@ -616,7 +649,17 @@ class Packages:
                 "rsa.bin",
             ]
         )
-        cms_result = run(
+        cms_result = self.openssl_cms_verify(
+            folder / "cms.der", folder / "checksum.bin", folder / "ca.pem"
+        )
+        return rsa_result, cms_result
+
+    @staticmethod
+    def openssl_cms_verify(
+        signature: Path, content: Path, ca_file: Path
+    ) -> subprocess.CompletedProcess:
+        """``openssl cms -verify`` of a detached DER signature over a file, with a CA (PEM)."""
+        return subprocess.run(
             [
                 "openssl",
                 "cms",
@@ -625,18 +668,21 @@ class Packages:
                 "-inform",
                 "DER",
                 "-in",
-                "cms.der",
+                str(signature),
                 "-content",
-                "checksum.bin",
+                str(content),
                 "-CAfile",
-                "ca.pem",
+                str(ca_file),
                 "-purpose",
                 "any",
                 "-out",
                 os.devnull,
-            ]
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
         )
-        return rsa_result, cms_result
 
     def assert_openssl_verifies(self, data: bytes, certificate, ca_certificate) -> None:
         rsa_result, cms_result = self.openssl_verify(data, certificate, ca_certificate)
