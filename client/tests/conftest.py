@@ -34,7 +34,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -52,15 +51,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from signing_manager.pkg.xar import XarArchive
-from signing_service.test import RunningService
+from signing_service.test import RunningService, run_measuring_peak
 
 SIGNING_MANAGER = str(Path(sys.executable).with_name("signing-manager"))
-# Runs a command (argv[2:]) and writes its peak resident memory, in KiB, to the file argv[1].
-MEASURE_PEAK = (
-    "import resource, subprocess, sys; status = subprocess.call(sys.argv[2:]); "
-    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
-    "sys.exit(status)"
-)
 CLI_TIMEOUT = 120
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
@@ -151,23 +144,16 @@ class Cli:
         )
 
     def peak_memory(self, *args: str) -> tuple[subprocess.CompletedProcess, int]:
-        """Run the command; its result, and the most memory it held resident (bytes).
-
-        A process's peak counts the memory of the process that started it (Linux carries it
-        over until the new program replaces it), so the command is started by a small Python
-        of its own, which reports its only child's peak (``RUSAGE_CHILDREN``) in a file."""
-        with tempfile.TemporaryDirectory() as folder:
-            report = Path(folder) / "peak"
-            result = subprocess.run(
-                [sys.executable, "-S", "-c", MEASURE_PEAK, str(report), SIGNING_MANAGER, *args],
-                env=self.environment(self.api_key),
-                cwd=self.home,
-                capture_output=True,
-                text=True,
-                timeout=CLI_TIMEOUT,
-                check=False,
-            )
-            return result, int(report.read_text()) * 1024  # kibibytes on Linux
+        """Run the command; its result, and the most memory it held resident (bytes)."""
+        return run_measuring_peak(
+            [SIGNING_MANAGER, *args],
+            env=self.environment(self.api_key),
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT,
+            check=False,
+        )
 
     def ok(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         """Run the command, which must succeed with nothing on stderr but, on first use with
