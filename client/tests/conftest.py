@@ -216,7 +216,8 @@ def unwritable_outputs(tmp_path) -> Iterator[tuple[Path, list[tuple[Path, str]]]
             (missing, f"Cannot write {missing}: the folder {missing.parent} does not exist."),
             (
                 read_only / "signed",
-                f"Cannot write {read_only / 'signed'}: the folder {read_only} is read-only.",
+                f"Cannot write {read_only / 'signed'}: there is no permission to write in the "
+                f"folder {read_only}.",
             ),
             (
                 regular_file / "signed",

@@ -493,12 +493,13 @@ def writing(path: Path) -> Iterator[BinaryIO]:
 
 
 def why_unwritable(path: Path, error: OSError) -> str:
+    """Why ``path`` cannot be written, in words, from the error writing it gave."""
     folder = path.parent
     reasons = {
         errno.ENOENT: f"the folder {folder} does not exist",
         errno.ENOTDIR: f"{folder} is not a folder",
-        errno.EACCES: f"the folder {folder} is read-only",
-        errno.EPERM: f"the folder {folder} is read-only",
+        errno.EACCES: f"there is no permission to write in the folder {folder}",
+        errno.EPERM: f"there is no permission to write in the folder {folder}",
         errno.EROFS: f"the folder {folder} is on a read-only file system",
     }
     return reasons.get(error.errno, error.strerror or str(error))

@@ -153,6 +153,7 @@ class Heap:
         return read_chunks(self.source, self.start + offset, size)
 
     def read(self, offset: int, size: int) -> bytes:
+        """The range's bytes, whole: for small ranges."""
         return b"".join(self.chunks(offset, size))
 
 
@@ -183,6 +184,7 @@ class XarArchive:
     @classmethod
     def load(cls, source: BinaryIO) -> XarArchive:
         """The archive in a seekable binary file, which must stay open while it is used."""
+        source.seek(0)
         header = XarHeader.parse(source.read(MAX_HEADER))
         start, end = header.header_size, header.header_size + header.toc_compressed
         if header.toc_compressed > MAX_TOC or header.toc_uncompressed > MAX_TOC:
