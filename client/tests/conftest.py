@@ -8,7 +8,8 @@ own with ``start_service``.
 
 - ``Cli``: ``signing-manager`` run as a subprocess in an isolated home (``HOME``,
   ``XDG_CONFIG_HOME``, ``XDG_STATE_HOME``), with no keyring backend, so the API key comes from
-  ``SIGNING_MANAGER_API_KEY`` and the client token from the 0600 file in the config directory.
+  ``SIGNING_MANAGER_API_KEY`` and the client token from the 0600 file in the config directory;
+  ``peak_memory`` also gives a run's peak resident memory.
 - ``Ops``: ``signing-service identity|apikey`` on a service's data, as an operator runs them.
 - ``WebAdmin``: the first admin, signed in over HTTPS as a browser would (CSRF cookie and
   token, Origin and Referer), pressing the switches of the web interface.
@@ -34,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -50,7 +52,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from signing_manager.config import key_id
 from signing_manager.pkg.xar import XarArchive
-from signing_service.test import CLIENT_FIRST_USE_NOTICES, RunningService
+from signing_service.test import CLIENT_FIRST_USE_NOTICES, RunningService, run_measuring_peak
 
 SIGNING_MANAGER = str(Path(sys.executable).with_name("signing-manager"))
 CLI_TIMEOUT = 120
@@ -179,14 +181,32 @@ class Cli:
         api_key: str | None = "default",
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
+        obeying_permissions: bool = False,
     ) -> subprocess.CompletedProcess:
         """Run the command; ``api_key=None`` runs it without SIGNING_MANAGER_API_KEY, ``env``
-        adds variables."""
+        adds variables. ``obeying_permissions`` takes from a run as root the capability to
+        override file permissions (``setpriv``), so that a read-only folder is read-only to it,
+        as to any user."""
         key = self.api_key if api_key == "default" else api_key
+        command = [SIGNING_MANAGER, *args]
+        if obeying_permissions and os.geteuid() == 0:
+            command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
         return subprocess.run(
-            [SIGNING_MANAGER, *args],
+            command,
             env={**self.environment(key), **(env or {})},
             cwd=cwd or self.home,
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT,
+            check=False,
+        )
+
+    def peak_memory(self, *args: str) -> tuple[subprocess.CompletedProcess, int]:
+        """Run the command; its result, and the most memory it held resident (bytes)."""
+        return run_measuring_peak(
+            [SIGNING_MANAGER, *args],
+            env=self.environment(self.api_key),
+            cwd=self.home,
             capture_output=True,
             text=True,
             timeout=CLI_TIMEOUT,
@@ -236,6 +256,36 @@ def new_cli(tmp_path):
     return make
 
 
+@pytest.fixture
+def unwritable_outputs(tmp_path) -> Iterator[tuple[Path, list[tuple[Path, str]]]]:
+    """A folder, and outputs in it that cannot be written, each with the sentence that refuses
+    it: a folder; a file in a folder that does not exist, in a read-only folder (run the
+    command ``obeying_permissions``), and under a regular file."""
+    folder = tmp_path / "outputs"
+    read_only, regular_file = folder / "read-only", folder / "a file"
+    read_only.mkdir(parents=True)
+    read_only.chmod(0o555)
+    regular_file.write_text("not a folder\n")
+    missing = folder / "missing" / "signed"
+    yield (
+        folder,
+        [
+            (folder, f"Cannot write {folder}: it is a folder."),
+            (missing, f"Cannot write {missing}: the folder {missing.parent} does not exist."),
+            (
+                read_only / "signed",
+                f"Cannot write {read_only / 'signed'}: there is no permission to write in the "
+                f"folder {read_only}.",
+            ),
+            (
+                regular_file / "signed",
+                f"Cannot write {regular_file / 'signed'}: {regular_file} is not a folder.",
+            ),
+        ],
+    )
+    read_only.chmod(0o755)
+
+
 # --- Operators' commands --------------------------------------------------------------------
 
 
@@ -266,6 +316,20 @@ class Ops:
         secret = result.stdout.strip()
         assert secret.startswith("smk_"), result.stdout
         return secret
+
+    def signatures(self, sha1: str) -> list[dict]:
+        """The audit's records of the signatures asked of an identity today (``audit
+        export``), whether given or refused."""
+        today = datetime.datetime.now(datetime.UTC).date().isoformat()
+        export = self.service.manage(
+            "audit", "export", "--from", today, "--to", today, "--format", "json"
+        )
+        assert export.returncode == 0, export.stderr
+        return [
+            row
+            for row in json.loads(export.stdout)
+            if row["request_type"] == "sign" and row["identity_sha1"] == sha1.lower()
+        ]
 
 
 # --- The first admin on the web ---------------------------------------------------------------
@@ -528,14 +592,20 @@ class Packages:
         assert result.returncode == 0, (result.args, result.stderr)
         return result
 
-    def build_from(self, root: Path, *options: str) -> bytes:
-        """``bsdtar --format xar`` of the top-level entries of ``root``, as bytes."""
-        output = self.new_folder("built") / "package.pkg"
+    def build_file(self, root: Path, output: Path, *options: str) -> Path:
+        """``bsdtar --format xar`` of the top-level entries of ``root`` into ``output``, which
+        is not read here (it may be large)."""
         names = sorted(path.name for path in root.iterdir())
         self.check(
             self.bsdtar("--format", "xar", *options, "-cf", str(output), "-C", str(root), *names)
         )
-        return output.read_bytes()
+        return output
+
+    def build_from(self, root: Path, *options: str) -> bytes:
+        """``bsdtar --format xar`` of the top-level entries of ``root``, as bytes."""
+        return self.build_file(
+            root, self.new_folder("built") / "package.pkg", *options
+        ).read_bytes()
 
     def build(self, layout: str) -> bytes:
         """The package of a layout (built once, then the same bytes)."""
@@ -624,7 +694,17 @@ class Packages:
                 "rsa.bin",
             ]
         )
-        cms_result = run(
+        cms_result = self.openssl_cms_verify(
+            folder / "cms.der", folder / "checksum.bin", folder / "ca.pem"
+        )
+        return rsa_result, cms_result
+
+    @staticmethod
+    def openssl_cms_verify(
+        signature: Path, content: Path, ca_file: Path
+    ) -> subprocess.CompletedProcess:
+        """``openssl cms -verify`` of a detached DER signature over a file, with a CA (PEM)."""
+        return subprocess.run(
             [
                 "openssl",
                 "cms",
@@ -633,18 +713,21 @@ class Packages:
                 "-inform",
                 "DER",
                 "-in",
-                "cms.der",
+                str(signature),
                 "-content",
-                "checksum.bin",
+                str(content),
                 "-CAfile",
-                "ca.pem",
+                str(ca_file),
                 "-purpose",
                 "any",
                 "-out",
                 os.devnull,
-            ]
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
         )
-        return rsa_result, cms_result
 
     def assert_openssl_verifies(self, data: bytes, certificate, ca_certificate) -> None:
         rsa_result, cms_result = self.openssl_verify(data, certificate, ca_certificate)

@@ -677,13 +677,27 @@ def test_a_missing_input_file_is_refused(world, files):
     assert sorted(path.name for path in files.iterdir()) == ["content.bin"]
 
 
-def test_an_output_that_cannot_be_written_is_one_sentence(world, files):
-    output = files / "no such folder" / "content.bin.p7s"
-    result = world.cli.run(
-        "sign", "--identity", world.rsa.sha1, "-o", str(output), str(files / "content.bin")
-    )
-    sentence = assert_refused(result, str(output))
-    assert "unexpected error" not in sentence
+def test_an_output_that_cannot_be_written_is_refused_before_anything_is_signed(
+    world, files, unwritable_outputs
+):
+    folder, cases = unwritable_outputs
+    signed_before = len(world.ops.signatures(world.rsa.sha1))
+
+    for output, sentence in cases:
+        result = world.cli.run(
+            "sign",
+            "--identity",
+            world.rsa.sha1,
+            "-o",
+            str(output),
+            str(files / "content.bin"),
+            obeying_permissions=True,  # else root writes in the read-only folder
+        )
+
+        assert assert_refused(result) == f"signing-manager: {sentence}"
+
+    assert len(world.ops.signatures(world.rsa.sha1)) == signed_before
+    assert sorted(path.name for path in folder.rglob("*")) == ["a file", "read-only"]
     assert sorted(path.name for path in files.iterdir()) == ["content.bin"]
 
 

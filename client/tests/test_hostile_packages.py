@@ -153,15 +153,33 @@ def package(payload: bytes, spans: list[tuple[int, int]], checksums: list[str]) 
     return header + compressed + hashlib.sha1(compressed).digest() + payload
 
 
+class CountingHash:
+    """A hashlib object that notes how many bytes each update gave it."""
+
+    def __init__(self, running, counts: list[int]):
+        self.running = running
+        self.counts = counts
+
+    def update(self, data) -> None:
+        self.counts.append(len(data))
+        self.running.update(data)
+
+    def digest(self) -> bytes:
+        return self.running.digest()
+
+    def hexdigest(self) -> str:
+        return self.running.hexdigest()
+
+
 @pytest.fixture
 def hashed_bytes(monkeypatch) -> list[int]:
-    """The number of bytes the package checker hashes, call by call."""
+    """The number of bytes the package checker hashes, chunk by chunk."""
     counts: list[int] = []
     real_new = hashlib.new
 
     def counting_new(name, data=b"", **options):
         counts.append(len(data))
-        return real_new(name, data, **options)
+        return CountingHash(real_new(name, data, **options), counts)
 
     monkeypatch.setattr(hashlib, "new", counting_new)  # the module the checker hashes with
     return counts
@@ -175,7 +193,7 @@ def test_many_entries_over_one_range_are_hashed_once(hashed_bytes):
     result = verify.check_package(data)
 
     assert result.problems == []
-    assert sum(hashed_bytes) <= len(data)  # not 2,000 MiB
+    assert len(payload) <= sum(hashed_bytes) <= len(data)  # once, not 2,000 MiB
 
 
 def test_entries_sharing_a_range_must_agree_on_its_checksum():
@@ -218,7 +236,7 @@ def with_edited_toc(data: bytes, edit) -> bytes:
     xml = toc_bytes(archive.toc)
     compressed = zlib.compress(xml)
     offset, size = archive.heap_span(archive.toc_element.find("checksum"))
-    heap = bytearray(archive.heap)
+    heap = bytearray(data[len(data) - len(archive.heap) :])
     heap[offset : offset + size] = hashlib.sha1(compressed).digest()
     header = replace(archive.header, toc_compressed=len(compressed), toc_uncompressed=len(xml))
     return header.serialize() + compressed + bytes(heap)

@@ -1,7 +1,5 @@
 """productsign and pkgutil through the real CLI, signing with the real service."""
 
-import datetime
-import json
 import secrets
 
 import pytest
@@ -27,7 +25,7 @@ def cli(module_service, module_ops, new_cli):
     return machine
 
 
-def test_productsign_signs_and_pkgutil_checks(cli, installer, packages, tmp_path, module_service):
+def test_productsign_signs_and_pkgutil_checks(cli, installer, packages, tmp_path, module_ops):
     source = packages.write(packages.build("product"), "source.pkg")
     before = source.read_bytes()
     destination = tmp_path / "signed.pkg"
@@ -52,15 +50,7 @@ def test_productsign_signs_and_pkgutil_checks(cli, installer, packages, tmp_path
     assert "Status: signed by a certificate trusted through an anchor" in anchored.stdout
 
     # Both signatures came from one batch: two sign records, one per algorithm.
-    today = datetime.datetime.now(datetime.UTC).date().isoformat()
-    export = module_service.manage(
-        "audit", "export", "--from", today, "--to", today, "--format", "json"
-    )
-    rows = [
-        row
-        for row in json.loads(export.stdout)
-        if row["request_type"] == "sign" and row["identity_sha1"] == installer.sha1
-    ]
+    rows = module_ops.signatures(installer.sha1)
     assert sorted(row["algorithm"] for row in rows) == ["rsa-pkcs1v15-sha1", "rsa-pkcs1v15-sha256"]
     assert all(row["status"] == "success" for row in rows)
 
@@ -168,3 +158,28 @@ def test_apples_productsign_line_runs_unchanged(cli, installer, packages, tmp_pa
     assert tsa.requests == before + 1
     check = cli.run("pkgutil", "--check-signature", str(destination))
     assert "Signed with a timestamp on:" in check.stdout
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_anything_is_signed(
+    cli, installer, module_ops, packages, unwritable_outputs
+):
+    source = packages.write(packages.build("files"), "g.pkg")
+    folder, cases = unwritable_outputs
+    signed_before = len(module_ops.signatures(installer.sha1))
+
+    for destination, sentence in cases:
+        result = cli.run(
+            "productsign",
+            "--sign",
+            installer.sha1,
+            str(source),
+            str(destination),
+            obeying_permissions=True,  # else root writes in the read-only folder
+        )
+
+        assert result.returncode == 1, (destination, result.stderr)
+        lines = [line for line in result.stderr.splitlines() if not line.startswith("Trusting")]
+        assert lines == [f"signing-manager: {sentence}"]
+
+    assert len(module_ops.signatures(installer.sha1)) == signed_before
+    assert sorted(path.name for path in folder.rglob("*")) == ["a file", "read-only"]

@@ -14,19 +14,27 @@
 
 IDENTITY is a SHA-1 fingerprint or a common name. Errors are one sentence and exit status 1;
 ``-d`` adds debug lines to the log (and shows tracebacks).
+
+``sign``, ``productsign`` and ``pkgutil`` read their input a chunk at a time, so their memory
+stays flat whatever its size, and show a progress bar on a terminal. What they write goes to
+a temporary file beside the output, made before any signature is asked for (an output that
+cannot be written is refused first), and renamed over the output at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import json
 import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -58,10 +66,11 @@ from signing_manager.errors import (
 )
 from signing_manager.key_usage import signs_installers
 from signing_manager.logs import log_path, set_up_logging
-from signing_manager.pkg.signing import sign_package
-from signing_manager.pkg.verify import check_package, judge_trust
+from signing_manager.pkg.signing import sign_archive
+from signing_manager.pkg.verify import check_archive, judge_trust
 from signing_manager.pkg.verify import describe as describe_package
 from signing_manager.pkg.xar import XarArchive
+from signing_manager.progress import progress_bar
 from signing_manager.remote_key import RemoteSigner
 from signing_manager.service import PIN_FILE, RemoteIdentity, ServiceClient
 from signing_manager.timestamp import timestamp_url
@@ -471,30 +480,36 @@ def show_identity(identity: RemoteIdentity) -> int:
 
 def sign_command(settings: Settings, arguments) -> int:
     path = Path(arguments.file)
-    try:
-        content = path.read_bytes()
-    except OSError as error:
-        raise ConfigurationError(f"Cannot read {path}: {error.strerror}.") from None
     suffix = ".sig" if arguments.digest_only else ".p7s"
     output = Path(arguments.output or f"{path}{suffix}")
-    if not os.access(output.parent if str(output.parent) else ".", os.W_OK):
-        raise ConfigurationError(f"Cannot write {output}: its folder is missing or read-only.")
-    service = connect(settings)
-    try:
-        signer = RemoteSigner(service, find_identity(service.identities(), arguments.identity))
-        algorithm = Algorithm(arguments.algorithm) if arguments.algorithm else None
-        algorithm = algorithm or signer.default_algorithm()
-        digest = hashlib.new(algorithm.hash_algorithm.name, content).digest()
-        if arguments.digest_only:
-            data = signer.sign_digest(digest, algorithm)
-        else:
-            data = detached_signature(signer, digest, algorithm)
-    finally:
-        service.close()
-    write_atomically(output, data)
+    with files.open_regular(path) as content:
+        service = connect(settings)
+        try:
+            signer = RemoteSigner(service, find_identity(service.identities(), arguments.identity))
+            algorithm = Algorithm(arguments.algorithm) if arguments.algorithm else None
+            algorithm = algorithm or signer.default_algorithm()
+            with writing(output) as signature:
+                digest = file_digest(content, algorithm.hash_algorithm.name, f"Hashing {path.name}")
+                if arguments.digest_only:
+                    signature.write(signer.sign_digest(digest, algorithm))
+                else:
+                    signature.write(detached_signature(signer, digest, algorithm))
+        finally:
+            service.close()
     log.info("Signed %s with %s (%s) into %s", path, signer.identity.sha1, algorithm, output)
     print(f"Signed {path} with “{signer.identity.common_name}”: {output}")
     return 0
+
+
+def file_digest(content: BinaryIO, hash_name: str, description: str) -> bytes:
+    """The digest of an open file, read a chunk at a time."""
+    size = os.fstat(content.fileno()).st_size
+    running = hashlib.new(hash_name)
+    with progress_bar(description, size) as advance:
+        for chunk in files.read_chunks(content, 0, size):
+            running.update(chunk)
+            advance(len(chunk))
+    return running.digest()
 
 
 def productsign_command(settings: Settings, arguments) -> int:
@@ -506,47 +521,73 @@ def productsign_command(settings: Settings, arguments) -> int:
             print(f"signing-manager: note: --{option} is not needed: {why}.", file=sys.stderr)
     if source.resolve() == destination.resolve():
         raise ConfigurationError("DESTINATION must differ from SOURCE: the source stays as it is.")
-    try:
-        data = source.read_bytes()
-    except OSError as error:
-        raise ConfigurationError(f"Cannot read {source}: {error.strerror}.") from None
-    XarArchive.parse(data)  # a package that is not one fails here, before any service call
-    service = connect(settings)
-    try:
-        signer = RemoteSigner(service, find_identity(service.identities(), arguments.sign))
-        if not signs_installers(signer.certificate):
-            print(
-                f"signing-manager: warning: “{signer.identity.common_name}” lacks the "
-                "installer-signing usage (1.2.840.113635.100.4.13); Installer may refuse "
-                "the package.",
-                file=sys.stderr,
-            )
-        signed = sign_package(data, signer, force=arguments.force, timestamp_url=tsa)
-    finally:
-        service.close()
-    write_atomically(destination, signed)
+    with files.open_regular(source) as package:
+        archive = XarArchive.load(package)  # not a package: refused before any service call
+        service = connect(settings)
+        try:
+            signer = RemoteSigner(service, find_identity(service.identities(), arguments.sign))
+            if not signs_installers(signer.certificate):
+                print(
+                    f"signing-manager: warning: “{signer.identity.common_name}” lacks the "
+                    "installer-signing usage (1.2.840.113635.100.4.13); Installer may refuse "
+                    "the package.",
+                    file=sys.stderr,
+                )
+            with (
+                writing(destination) as signed,
+                progress_bar(f"Signing {source.name}", len(archive.heap)) as advance,
+            ):
+                sign_archive(
+                    archive,
+                    signer,
+                    signed,
+                    force=arguments.force,
+                    timestamp_url=tsa,
+                    advance=advance,
+                )
+        finally:
+            service.close()
     log.info("Signed package %s with %s into %s", source, signer.identity.sha1, destination)
     print(f"productsign: signed {destination} with “{signer.identity.common_name}”")
     return 0
 
 
 def pkgutil_command(path: Path, anchors: tuple[x509.Certificate, ...]) -> int:
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ConfigurationError(f"Cannot read {path}: {error.strerror}.") from None
-    result = check_package(data)
+    with files.open_regular(path) as package:
+        archive = XarArchive.load(package)
+        with progress_bar(f"Checking {path.name}", len(archive.heap)) as advance:
+            result = check_archive(archive, advance)
     judge_trust(result, anchors)
     print(describe_package(path.name, result), end="")
     return 0 if result.valid else 1
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename: never half a file."""
+@contextmanager
+def writing(path: Path) -> Iterator[BinaryIO]:
+    """A file to write ``path``'s new content into: a temporary file beside it, renamed over
+    it when the block ends, removed if the block fails. Opened before any signature is asked
+    for, so that an output that cannot be written is refused, in one sentence, before the
+    service signs (and audits) anything."""
+    if path.is_dir():
+        raise ConfigurationError(f"Cannot write {path}: it is a folder.")
     try:
-        files.write_atomically(path, data)
+        with files.replacing(path) as output:
+            yield output.handle
     except OSError as error:
-        raise ConfigurationError(f"Cannot write {path}: {error.strerror}.") from None
+        raise ConfigurationError(f"Cannot write {path}: {why_unwritable(path, error)}.") from None
+
+
+def why_unwritable(path: Path, error: OSError) -> str:
+    """Why ``path`` cannot be written, in words, from the error writing it gave."""
+    folder = path.parent
+    reasons = {
+        errno.ENOENT: f"the folder {folder} does not exist",
+        errno.ENOTDIR: f"{folder} is not a folder",
+        errno.EACCES: f"there is no permission to write in the folder {folder}",
+        errno.EPERM: f"there is no permission to write in the folder {folder}",
+        errno.EROFS: f"the folder {folder} is on a read-only file system",
+    }
+    return reasons.get(error.errno, error.strerror or str(error))
 
 
 def log_command(path_only: bool) -> int:

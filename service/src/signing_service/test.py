@@ -1,5 +1,6 @@
 """Test support: the base test case with its named people (as healthchecks does), real .p12
-files made by the openssl command line, and a real service in a subprocess.
+files made by the openssl command line, a real service in a subprocess, and the peak memory of
+a command.
 
 Importing this module needs no Django settings (models are imported where they are used), so
 benchmarks use it too.
@@ -652,3 +653,27 @@ class TemporaryPostgres:
         with contextlib.suppress(subprocess.CalledProcessError):
             self.stop("immediate")
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+# --- The peak memory of a command, for tests and benchmarks ---------------------------------
+
+# Runs a command (argv[2:]) and writes its peak resident memory, in KiB, to the file argv[1].
+MEASURE_PEAK = (
+    "import resource, subprocess, sys; status = subprocess.call(sys.argv[2:]); "
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
+    "sys.exit(status)"
+)
+
+
+def run_measuring_peak(command: list[str], **options) -> tuple[subprocess.CompletedProcess, int]:
+    """Run ``command`` as ``subprocess.run(command, **options)`` does; its result, and the most
+    memory it held resident at any time (bytes).
+
+    A process's peak counts the memory of the process that started it (Linux carries it over
+    until the new program replaces it), so the command is started by a small Python of its
+    own, which reports its only child's peak (``RUSAGE_CHILDREN``) in a file."""
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "peak"
+        wrapped = [sys.executable, "-S", "-c", MEASURE_PEAK, str(report), *command]
+        result = subprocess.run(wrapped, **options)
+        return result, int(report.read_text()) * 1024  # kibibytes on Linux

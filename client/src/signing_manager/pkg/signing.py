@@ -11,6 +11,11 @@ byte; compress the TOC; its SHA-1 is the checksum that both signatures sign:
   (messageDigest = SHA-256(checksum)), with the certificate chain.
 
 Both digests go to the service in one batch; each signature is checked before writing.
+
+The signed package is written as a stream, in one pass over its input: the header and the new
+TOC (whose offsets are known before any data is read), zeros where the checksum and the
+signatures go, then every file's data, copied a chunk at a time while it is checked against
+its archived-checksum. Only then are the signatures asked for, and written over the zeros.
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import io
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 from xml.etree import ElementTree
 
 from cryptography.hazmat.primitives import serialization
@@ -28,7 +36,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from signing_manager.algorithms import Algorithm
 from signing_manager.cms import DetachedSignature
 from signing_manager.errors import SigningManagerError
-from signing_manager.pkg.xar import ChecksumAlgorithm, XarArchive, XarHeader, toc_bytes
+from signing_manager.pkg.xar import (
+    ChecksumAlgorithm,
+    Span,
+    XarArchive,
+    XarHeader,
+    discard,
+    toc_bytes,
+)
 from signing_manager.timestamp import TIMESTAMP_RESERVE
 
 CHECKSUM_SIZE = 20
@@ -81,27 +96,26 @@ class Layout:
         return CHECKSUM_SIZE + self.rsa_size + self.cms_size
 
 
-def relocate(archive: XarArchive, toc: ElementTree.Element, start: int) -> bytes:
-    """Point every data range at consecutive offsets from ``start``; the new heap's data."""
-    moved: dict[tuple[int, int], int] = {}
-    chunks: list[bytes] = []
+def relocate(archive: XarArchive, toc: ElementTree.Element, start: int) -> list[Span]:
+    """Point every data range at consecutive offsets from ``start``; the old ranges, in the
+    order their data follows in the new heap."""
+    moved: dict[Span, int] = {}
     position = start
     elements = data_elements(toc)
-    originals = {id(element): archive.heap_range(element) for element in elements}
+    spans = {id(element): archive.heap_span(element) for element in elements}
     for element in sorted(elements, key=lambda e: int(e.findtext("offset"))):
-        old = (int(element.findtext("offset")), len(originals[id(element)]))
+        old = spans[id(element)]
         if old not in moved:  # ranges shared by several entries are stored once
             moved[old] = position
-            chunks.append(originals[id(element)])
             position += old[1]
         element.find("offset").text = str(moved[old])
-    return b"".join(chunks)
+    return list(moved)
 
 
-def signed_package(
-    archive: XarArchive, signer, certificates, layout: Layout, timestamp_url: str | None
-) -> bytes:
-    """The whole signed package, as bytes."""
+def signed_toc(
+    archive: XarArchive, certificates, layout: Layout
+) -> tuple[ElementTree.Element, list[Span]]:
+    """The TOC of the signed package, and the old ranges of the data it holds, in order."""
     root = copy.deepcopy(archive.toc)
     toc = root.find("toc")
     for tag in (*SIGNATURE_TAGS, "checksum"):
@@ -116,13 +130,24 @@ def signed_package(
         if element.tag != "checksum":
             element.append(key_info(certificates))
         toc.insert(position, element)
-    data = relocate(archive, toc, layout.data_start)
+    return root, relocate(archive, toc, layout.data_start)
+
+
+def write_signed_package(
+    archive: XarArchive,
+    signer,
+    output: BinaryIO,
+    timestamp_url: str | None,
+    advance: Callable[[int], object],
+) -> None:
+    """Write the signed package to ``output``: header, TOC, the data checked as it is copied,
+    then the checksum and the signatures in the space reserved for them."""
+    certificates = [signer.certificate, *signer.chain]
+    layout = plan(signer, timestamped=bool(timestamp_url))
+    root, spans = signed_toc(archive, certificates, layout)
     xml = toc_bytes(root)
     compressed = zlib.compress(xml, 9)
     checksum = hashlib.sha1(compressed).digest()  # noqa: S324 - the format's checksum
-    rsa_signature, cms = sign_checksum(signer, checksum, timestamp_url)
-    if len(rsa_signature) != layout.rsa_size or len(cms) > layout.cms_size:
-        raise SigningManagerError("The signatures do not fit the space reserved for them.")
     header = XarHeader(
         header_size=archive.header.header_size,
         version=archive.header.version,
@@ -131,8 +156,16 @@ def signed_package(
         checksum_algorithm=ChecksumAlgorithm.SHA1,
         extra=archive.header.extra,
     )
-    padded_cms = cms + bytes(layout.cms_size - len(cms))
-    return header.serialize() + compressed + checksum + rsa_signature + padded_cms + data
+    output.write(header.serialize() + compressed)
+    reserved = output.tell()
+    output.write(bytes(layout.data_start))
+    # Never sign over a package that was damaged already: it would not verify.
+    archive.check_file_data(spans, copy_to=output.write, advance=advance)
+    rsa_signature, cms = sign_checksum(signer, checksum, timestamp_url)
+    if len(rsa_signature) != layout.rsa_size or len(cms) > layout.cms_size:
+        raise SigningManagerError("The signatures do not fit the space reserved for them.")
+    output.seek(reserved)
+    output.write(checksum + rsa_signature + cms + bytes(layout.cms_size - len(cms)))
 
 
 def sign_checksum(signer, checksum: bytes, timestamp_url: str | None) -> tuple[bytes, bytes]:
@@ -154,20 +187,32 @@ def plan(signer, timestamped: bool) -> Layout:
     return Layout(rsa_size=rsa_size, cms_size=len(trial.finish(bytes(rsa_size))) + slack)
 
 
+def sign_archive(
+    archive: XarArchive,
+    signer,
+    output: BinaryIO,
+    *,
+    force: bool = False,
+    timestamp_url: str | None = None,
+    advance: Callable[[int], object] = discard,
+) -> None:
+    """Write a signed copy of the package ``archive`` to ``output`` (a new, seekable file; the
+    input is never changed), with an RFC 3161 timestamp on the CMS signature when
+    ``timestamp_url`` names a TSA. ``advance`` is told how many bytes of data each chunk
+    copied held. On an error, what was written to ``output`` is to be thrown away."""
+    if not isinstance(signer.certificate.public_key(), rsa.RSAPublicKey):
+        raise SigningManagerError("Installer packages are signed with RSA identities only.")
+    if is_signed(archive) and not force:
+        raise AlreadySigned("The package is already signed; use --force to replace the signature.")
+    if archive.header.checksum_algorithm != ChecksumAlgorithm.NONE:
+        archive.check_toc_checksum()
+    write_signed_package(archive, signer, output, timestamp_url, advance)
+
+
 def sign_package(
     data: bytes, signer, *, force: bool = False, timestamp_url: str | None = None
 ) -> bytes:
-    """A signed copy of the package ``data`` (the input is never changed), with an RFC 3161
-    timestamp on the CMS signature when ``timestamp_url`` names a TSA."""
-    if not isinstance(signer.certificate.public_key(), rsa.RSAPublicKey):
-        raise SigningManagerError("Installer packages are signed with RSA identities only.")
-    archive = XarArchive.parse(data)
-    if is_signed(archive) and not force:
-        raise AlreadySigned("The package is already signed; use --force to replace the signature.")
-    # Never sign over a package that was damaged already: it would not verify.
-    if archive.header.checksum_algorithm != ChecksumAlgorithm.NONE:
-        archive.check_toc_checksum()
-    archive.check_file_data()
-    certificates = [signer.certificate, *signer.chain]
-    layout = plan(signer, timestamped=bool(timestamp_url))
-    return signed_package(archive, signer, certificates, layout, timestamp_url)
+    """``sign_archive`` for a package held in memory: the signed package, as bytes."""
+    output = io.BytesIO()
+    sign_archive(XarArchive.parse(data), signer, output, force=force, timestamp_url=timestamp_url)
+    return output.getvalue()

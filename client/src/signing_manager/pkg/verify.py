@@ -7,6 +7,9 @@ signature over the signed attributes. Trust in the chain is then judged (``trust
 Apple's roots and the anchors given, and stated in Apple's words: "signed by a developer
 certificate issued by Apple for distribution" for Developer ID Installer, "signed by untrusted
 certificate" (with the reason) when the chain does not end at a trusted anchor.
+
+File data is hashed from the package's file a chunk at a time (``XarArchive.check_file_data``),
+so checking takes the same memory whatever the package's size.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from asn1crypto import cms
@@ -28,7 +32,7 @@ from signing_manager.cms import (
     verify_signer_info,
     verify_timestamp,
 )
-from signing_manager.pkg.xar import XarArchive, XarError
+from signing_manager.pkg.xar import XarArchive, XarError, discard
 from signing_manager.trust import TrustVerdict, judge
 
 XMLDSIG = "{http://www.w3.org/2000/09/xmldsig#}"
@@ -78,7 +82,15 @@ def embedded_certificates(element) -> list[x509.Certificate]:
 
 
 def check_package(data: bytes) -> SignatureCheck:
-    archive = XarArchive.parse(data)
+    """``check_archive`` for a package held in memory."""
+    return check_archive(XarArchive.parse(data))
+
+
+def check_archive(
+    archive: XarArchive, advance: Callable[[int], object] = discard
+) -> SignatureCheck:
+    """What holds of the package's signatures and data; ``advance`` is told how many bytes of
+    file data each chunk hashed held."""
     result = SignatureCheck()
     try:
         checksum = archive.check_toc_checksum()
@@ -97,7 +109,7 @@ def check_package(data: bytes) -> SignatureCheck:
         check_cms(archive.heap_range(cms_element), checksum, result)
     if not result.problems:
         try:
-            archive.check_file_data()
+            archive.check_file_data(advance=advance)
         except XarError as error:
             result.problems.append(str(error))
     return result

@@ -12,22 +12,30 @@ section 10. Layout:
 
 The TOC's ``<checksum>`` names a heap range holding the hash of the compressed TOC bytes, which
 is what signatures sign.
+
+Only the header and the TOC are read into memory; the heap stays in its file (``Heap``) and is
+read a range at a time, large ranges a chunk at a time, so that packages of any size take the
+same memory.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import struct
 import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
-from pathlib import Path
+from typing import BinaryIO
 from xml.etree import ElementTree
 
+from signing_manager.codesign.files import read_chunks
 from signing_manager.errors import SigningManagerError
 
 MAGIC = b"xar!"
 HEADER = struct.Struct(">4sHHQQI")
+MAX_HEADER = 0xFFFF  # the most its 16-bit size field can say
 MAX_TOC = 64 * 1024 * 1024
 # A TOC nests one <file> per folder of the payload: real packages stay far below this.
 MAX_TOC_DEPTH = 256
@@ -129,43 +137,74 @@ class XarHeader:
         )
 
 
+class Heap:
+    """The heap of an archive, left in the archive's file: ranges are read when asked for."""
+
+    def __init__(self, source: BinaryIO, start: int, size: int):
+        self.source = source
+        self.start = start
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def chunks(self, offset: int, size: int) -> Iterator[bytes]:
+        """The range's bytes, a chunk at a time (``offset`` counts from the heap's start)."""
+        return read_chunks(self.source, self.start + offset, size)
+
+    def read(self, offset: int, size: int) -> bytes:
+        """The range's bytes, whole: for small ranges."""
+        return b"".join(self.chunks(offset, size))
+
+
+def discard(_: object) -> None:
+    """Where chunks and counts go that nobody wants."""
+
+
+# The checksum styles of file data that xar writes and hashlib knows.
+DATA_CHECKSUM_STYLES = ("sha1", "md5", "sha256", "sha512")
+Span = tuple[int, int]  # a range of the heap: offset and size
+
+
 @dataclass
 class XarArchive:
-    """A XAR archive read into memory: its header, TOC (parsed) and heap."""
+    """A XAR archive: its header and TOC (parsed), read into memory, and its heap, left in its
+    file."""
 
     header: XarHeader
     toc_compressed: bytes
     toc: ElementTree.Element
-    heap: bytes
-
-    @classmethod
-    def read(cls, path: Path) -> XarArchive:
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            raise XarError(f"Cannot read {path}: {error.strerror}.") from None
-        return cls.parse(data)
+    heap: Heap
 
     @classmethod
     def parse(cls, data: bytes) -> XarArchive:
-        header = XarHeader.parse(data)
+        """The archive in ``data``."""
+        return cls.load(io.BytesIO(data))
+
+    @classmethod
+    def load(cls, source: BinaryIO) -> XarArchive:
+        """The archive in a seekable binary file, which must stay open while it is used."""
+        source.seek(0)
+        header = XarHeader.parse(source.read(MAX_HEADER))
         start, end = header.header_size, header.header_size + header.toc_compressed
         if header.toc_compressed > MAX_TOC or header.toc_uncompressed > MAX_TOC:
             raise XarError("The XAR table of contents is impossibly large.")
-        if end > len(data):
+        length = source.seek(0, io.SEEK_END)
+        if end > length:
             raise XarError("The package is truncated: its table of contents is cut short.")
-        compressed = data[start:end]
+        source.seek(start)
+        compressed = source.read(header.toc_compressed)
         root = parse_toc(inflate_toc(compressed, header.toc_uncompressed))
         toc = root.find("toc")
         if root.tag != "xar" or toc is None:
             raise XarError("The XAR table of contents has no <xar><toc>.")
-        return cls(header, compressed, root, data[end:])
+        return cls(header, compressed, root, Heap(source, end, length - end))
 
     @property
     def toc_element(self) -> ElementTree.Element:
         return self.toc.find("toc")
 
-    def heap_span(self, element: ElementTree.Element) -> tuple[int, int]:
+    def heap_span(self, element: ElementTree.Element) -> Span:
         """The offset and size in the heap an element's <offset> and <length> (file data: the
         archived length; its <size> is the extracted size) or <size> (checksum, signatures)
         name, checked."""
@@ -181,8 +220,8 @@ class XarArchive:
         return offset, size
 
     def heap_range(self, element: ElementTree.Element) -> bytes:
-        offset, size = self.heap_span(element)
-        return self.heap[offset : offset + size]
+        """The bytes of a small range (a checksum, a signature), read whole."""
+        return self.heap.read(*self.heap_span(element))
 
     def checksum(self) -> tuple[ChecksumAlgorithm, bytes]:
         """The TOC checksum algorithm and the stored checksum; refused if they disagree."""
@@ -201,25 +240,46 @@ class XarArchive:
             raise XarError("The TOC checksum does not match: the package was altered.")
         return stored
 
-    def check_file_data(self) -> None:
-        """Each file's stored bytes against the archived-checksum the TOC records (else
-        ``XarError``).
-
-        Each range of the heap is hashed once: entries may share one (hard links), but ranges
-        that overlap otherwise are refused, so the work is bounded by the package's size."""
-        expected: dict[tuple[int, int, str], set[str]] = {}
+    def file_checksums(self) -> dict[Span, dict[str, set[str]]]:
+        """The archived-checksums the TOC records for files' data (<data> and <ea>), by heap
+        range and style. Entries may share a range (hard links), but ranges that overlap
+        otherwise are refused, so that checking costs one read of the heap at most."""
+        expected: dict[Span, dict[str, set[str]]] = {}
         for element in self.toc_element.iter():
             checksum = element.find("archived-checksum")
             if element.tag not in ("data", "ea") or checksum is None:
                 continue
             style = checksum.get("style", "").lower()
-            if style in ("sha1", "md5", "sha256", "sha512"):
-                span = (*self.heap_span(element), style)
-                expected.setdefault(span, set()).add((checksum.text or "").strip().lower())
-        check_no_overlap({(offset, size) for offset, size, _ in expected})
-        heap = memoryview(self.heap)
-        for (offset, size, style), checksums in sorted(expected.items()):
-            if {hashlib.new(style, heap[offset : offset + size]).hexdigest()} != checksums:
+            if style in DATA_CHECKSUM_STYLES:
+                styles = expected.setdefault(self.heap_span(element), {})
+                styles.setdefault(style, set()).add((checksum.text or "").strip().lower())
+        check_no_overlap(set(expected))
+        return expected
+
+    def check_file_data(
+        self,
+        spans: Iterable[Span] | None = None,
+        *,
+        copy_to: Callable[[bytes], object] = discard,
+        advance: Callable[[int], object] = discard,
+    ) -> None:
+        """Each file's stored bytes against the archived-checksum the TOC records (else
+        ``XarError``), reading the heap a chunk at a time; ``advance`` is told how many bytes
+        each chunk held.
+
+        With ``spans``, those ranges are read, in that order, and each chunk also goes to
+        ``copy_to``: a signed copy is written in the same pass that checks its input. Ranges
+        without a checksum are copied unchecked."""
+        expected = self.file_checksums()
+        for offset, size in sorted(expected) if spans is None else spans:
+            styles = expected.get((offset, size), {})
+            hashes = {style: hashlib.new(style) for style in styles}
+            for chunk in self.heap.chunks(offset, size):
+                for running in hashes.values():
+                    running.update(chunk)
+                copy_to(chunk)
+                advance(len(chunk))
+            if any({hashes[style].hexdigest()} != styles[style] for style in styles):
                 raise XarError("A file's data does not match its checksum: it was altered.")
 
 
