@@ -52,7 +52,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from signing_manager.config import key_id
 from signing_manager.pkg.xar import XarArchive
-from signing_service.test import CLIENT_FIRST_USE_NOTICES, RunningService, run_measuring_peak
+from signing_service.test import (
+    CLIENT_FIRST_USE_NOTICES,
+    RunningService,
+    make_identity,
+    run_measuring_peak,
+)
 
 SIGNING_MANAGER = str(Path(sys.executable).with_name("signing-manager"))
 CLI_TIMEOUT = 120
@@ -437,6 +442,30 @@ class WebAdmin:
 @pytest.fixture(scope="module")
 def module_ops(module_service, tmp_path_factory) -> Ops:
     return Ops(module_service, tmp_path_factory.mktemp("ops"))
+
+
+@pytest.fixture
+def configured_cli(module_service, module_ops, new_cli):
+    """A function making a machine with an API key of its own (named after ``purpose``),
+    configured with -u for the module's service."""
+
+    def make(purpose: str) -> Cli:
+        machine = new_cli(module_ops.create_api_key(f"{purpose} {secrets.token_hex(3)}"))
+        machine.configure(module_service.url)
+        return machine
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def installer(module_ops):
+    """A Developer ID Installer identity (with the installer-signing usage) in the module's
+    service."""
+    made = make_identity(
+        f"Developer ID Installer: Test {secrets.token_hex(3)} (ABCDE12345)", installer=True
+    )
+    module_ops.import_identity(made)
+    return made
 
 
 @pytest.fixture(scope="module")

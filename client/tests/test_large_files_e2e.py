@@ -17,7 +17,6 @@ import hashlib
 import os
 import pty
 import random
-import secrets
 import shutil
 import subprocess
 import sys
@@ -26,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from signing_service.test import make_identity
 
 pytestmark = pytest.mark.e2e
 
@@ -84,19 +81,9 @@ def outputs(tmp_path) -> Iterator[Path]:
     shutil.rmtree(folder)
 
 
-@pytest.fixture(scope="module")
-def installer(module_ops):
-    made = make_identity(
-        f"Developer ID Installer: Large {secrets.token_hex(3)} (ABCDE12345)", installer=True
-    )
-    module_ops.import_identity(made)
-    return made
-
-
 @pytest.fixture
-def cli(module_service, module_ops, new_cli):
-    machine = new_cli(module_ops.create_api_key(f"large files {secrets.token_hex(3)}"))
-    machine.configure(module_service.url)
+def cli(configured_cli):
+    machine = configured_cli("large files")
     machine.ok("-r")  # pins the service's certificate, which the first use says on stderr
     return machine
 

@@ -4,25 +4,14 @@ import secrets
 
 import pytest
 
-from signing_service.test import make_identity
+from signing_service.test import CLIENT_FIRST_USE_NOTICES, make_identity
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def installer(module_ops):
-    made = make_identity(
-        f"Developer ID Installer: E2E {secrets.token_hex(3)} (ABCDE12345)", installer=True
-    )
-    module_ops.import_identity(made)
-    return made
-
-
 @pytest.fixture
-def cli(module_service, module_ops, new_cli):
-    machine = new_cli(module_ops.create_api_key(f"productsign {secrets.token_hex(3)}"))
-    machine.configure(module_service.url)
-    return machine
+def cli(configured_cli):
+    return configured_cli("productsign")
 
 
 def test_productsign_signs_and_pkgutil_checks(cli, installer, packages, tmp_path, module_ops):
@@ -178,7 +167,11 @@ def test_an_output_that_cannot_be_written_is_refused_before_anything_is_signed(
         )
 
         assert result.returncode == 1, (destination, result.stderr)
-        lines = [line for line in result.stderr.splitlines() if not line.startswith("Trusting")]
+        lines = [
+            line
+            for line in result.stderr.splitlines()
+            if not line.startswith(CLIENT_FIRST_USE_NOTICES)
+        ]
         assert lines == [f"signing-manager: {sentence}"]
 
     assert len(module_ops.signatures(installer.sha1)) == signed_before

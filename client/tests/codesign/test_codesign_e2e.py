@@ -47,10 +47,8 @@ def developer(module_ops):
 
 
 @pytest.fixture
-def cli(module_service, module_ops, new_cli):
-    machine = new_cli(module_ops.create_api_key(f"codesign {secrets.token_hex(3)}"))
-    machine.configure(module_service.url)
-    return machine
+def cli(configured_cli):
+    return configured_cli("codesign")
 
 
 @pytest.fixture
