@@ -92,6 +92,7 @@ class ClientSetup:
 
     @classmethod
     def for_request(cls, request: HttpRequest, api_key: str = API_KEY_PLACEHOLDER) -> ClientSetup:
+        """The set-up as this request sees the service, for ``api_key`` (else a placeholder)."""
         wheel = client_wheel()
         certificate = tls_certificate()
         self_signed = certificate is not None and not settings.BEHIND_PROXY
@@ -165,7 +166,7 @@ def service_certificate(request: HttpRequest) -> FileResponse:
     return FileResponse(
         path.open("rb"),
         as_attachment=True,
-        filename="signing-service.pem",
+        filename=CERTIFICATE_FILE,
         content_type="application/x-pem-file",
     )
 
