@@ -128,8 +128,13 @@ class ClientSetup:
 
     @property
     def install_command(self) -> str:
-        trust = f" --pip-args='--cert {CERTIFICATE_FILE}'" if self.self_signed else ""
-        return f"pipx install {self.wheel_url}{trust}"
+        if not self.self_signed:
+            return f"pipx install {self.wheel_url}"
+        # Not pipx's --pip-args='--cert …': pipx runs pip in another folder, where a relative
+        # path is not found, and its uv backend takes no self-signed certificate as an anchor.
+        # curl fetches the wheel trusting exactly this service's certificate; pipx installs it.
+        download = f"curl --cacert {CERTIFICATE_FILE} --remote-name {self.wheel_url}"
+        return f"{download} && pipx install ./{self.wheel_name}"
 
     @property
     def configure_command(self) -> str:

@@ -78,8 +78,8 @@ def test_first_login_of_the_default_admin(running_service, watched_page):
     expect(download).to_have_attribute("href", f"/client/{CLIENT_WHEEL}")
     # The commands read in the browser as they are to be pasted (quotes and all).
     expect(page.locator("#install-command")).to_have_value(
-        f"pipx install {running_service.url}/client/{CLIENT_WHEEL}"
-        " --pip-args='--cert signing-service.pem'"
+        f"curl --cacert signing-service.pem --remote-name {running_service.url}/client/"
+        f"{CLIENT_WHEEL} && pipx install ./{CLIENT_WHEEL}"
     )
     expect(page.locator("#configure-command")).to_have_value(
         f"signing-manager -s -i {running_service.url} -a YOUR_API_KEY -u"

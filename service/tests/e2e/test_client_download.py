@@ -1,8 +1,8 @@
 """The client download, as a new installation offers it: with no build step, the service packs
-the Signing Manager it runs with, offers it without a session over HTTPS that trusts only the
-service's certificate, and the commands its pages show install it into a fresh virtual
-environment (with pip, which pipx runs) and connect it to the service, as a CI runner without a
-keyring does. It runs there without any of the service's packages.
+the Signing Manager it runs with and offers it without a session over HTTPS that trusts only
+the service's certificate. The commands its pages show fetch that certificate and the wheel,
+install it into a fresh virtual environment (with pip, as pipx does) and connect it to the
+service, as a CI runner without a keyring does. It runs there without the service's packages.
 """
 
 from __future__ import annotations
@@ -40,18 +40,20 @@ def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
     return result
 
 
-def pip_install_as_pipx_would(install_command: str, pip: Path, folder: Path) -> None:
-    """What ``pipx install URL --pip-args='…'`` asks of pip, run in ``folder`` (where the page
-    says to put the certificate), with pip's own check of the wheel and no package index."""
-    pipx, install, url, *options = shlex.split(install_command)
-    assert (pipx, install) == ("pipx", "install")
-    pip_args = [
-        arg for option in options for arg in shlex.split(option.removeprefix("--pip-args="))
-    ]
-    # As on a build machine that names no CA bundle: pip would take one of these over --cert
-    # (the page says so); our machines set them for their own proxy.
-    env = {k: v for k, v in os.environ.items() if k not in {"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}}
-    run([str(pip), "install", "--no-index", "--no-deps", *pip_args, url], cwd=folder, env=env)
+def pipx_standin(folder: Path, venv: Path) -> Path:
+    """A ``pipx`` for the install command: ``pipx install WHEEL`` puts the wheel in a virtual
+    environment of its own with that environment's pip, here ``venv``'s, with no package index
+    (the dependencies come after, from the index); the folder holding it, for ``PATH``."""
+    folder.mkdir()
+    script = folder / "pipx"
+    pip = venv / "bin" / "pip"
+    script.write_text(
+        "#!/bin/sh\n"
+        '[ "$1" = install ] && [ $# -eq 2 ] || { echo "unexpected: pipx $*" >&2; exit 64; }\n'
+        f'exec {shlex.quote(str(pip))} install --no-index --no-deps "$2"\n'
+    )
+    script.chmod(0o755)
+    return folder
 
 
 @pytest.mark.e2e
@@ -76,7 +78,8 @@ def test_a_new_service_offers_its_client_and_the_pages_commands_set_it_up(
     install = copyable_value(key_page, "install-command")
     assert install == copyable_value(main_page, "install-command")
     assert install == (
-        f"pipx install {service.url}/client/{WHEEL} --pip-args='--cert signing-service.pem'"
+        f"curl --cacert signing-service.pem --remote-name {service.url}/client/{WHEEL}"
+        f" && pipx install ./{WHEEL}"
     )
     configure = copyable_value(key_page, "configure-command")
     assert configure == f"signing-manager -s -i {service.url} -a {secret} -u"
@@ -106,18 +109,25 @@ def test_a_new_service_offers_its_client_and_the_pages_commands_set_it_up(
         assert anonymous.get("/client/signing_manager-9.9.9-py3-none-any.whl").status_code == 404
         assert anonymous.get("/client/.gitignore").status_code == 404
 
-    # The install command's pip part, with the pip of a fresh virtual environment.
+    # On the build machine, the page's commands as they read: the certificate, then the wheel
+    # (curl trusting that certificate alone) installed by pipx.
     build_machine = tmp_path / "build-machine"
     build_machine.mkdir()
-    (build_machine / "signing-service.pem").write_bytes(certificate.content)
     venv = tmp_path / "client-venv"
     run([sys.executable, "-m", "venv", str(venv)])
-    pip_install_as_pipx_would(install, venv / "bin" / "pip", build_machine)
+    path = f"{pipx_standin(tmp_path / 'tools', venv)}{os.pathsep}{os.environ['PATH']}"
+    for command in (copyable_value(key_page, "certificate-command"), install):
+        run(["bash", "-c", command], cwd=build_machine, env={**os.environ, "PATH": path})
+    assert (build_machine / "signing-service.pem").read_bytes() == service.cert_path.read_bytes()
+    assert (build_machine / WHEEL).read_bytes() == wheel.read_bytes()
     shown = run([str(venv / "bin" / "pip"), "show", "signing-manager"])
     assert f"Version: {VERSION}" in shown.stdout
     # Its dependencies, from the package index as pipx would fetch them.
     uv = uv_command()
-    run([*uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), str(wheel)])
+    run(
+        [*uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), f"./{WHEEL}"],
+        cwd=build_machine,
+    )
     version = run([str(venv / "bin" / "signing-manager"), "--version"])
     assert version.stdout.strip() == f"signing-manager {VERSION}"
     installed = run(

@@ -103,20 +103,18 @@ class MainPageTestCase(BaseTestCase):
         self.assertIn("openssl x509 -noout -fingerprint -sha256 -in signing-service.pem", page)
         self.assertEqual(
             copyable_value(page, "install-command"),
-            f"pipx install https://testserver/client/{WHEEL} "
-            "--pip-args='--cert signing-service.pem'",
+            "curl --cacert signing-service.pem --remote-name "
+            f"https://testserver/client/{WHEEL} && pipx install ./{WHEEL}",
         )
         self.assertEqual(
             copyable_value(page, "configure-command"),
             "signing-manager -s -i https://testserver -a YOUR_API_KEY -u",
         )
-        self.assertIn("pip ignores <code>--cert</code> while <code>REQUESTS_CA_BUNDLE</code>", page)
 
     def test_without_a_self_signed_certificate_none_is_mentioned(self):
         self.put_wheel()
         page = self.main_page(secure=True)
         self.assertNotIn("signing-service.pem", page)
-        self.assertNotIn("REQUESTS_CA_BUNDLE", page)
         self.assertNotIn('id="certificate-command"', page)
         self.assertNotIn("-u", copyable_value(page, "configure-command"))
 
