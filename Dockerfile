@@ -52,8 +52,8 @@ RUN --mount=type=secret,id=cacert --mount=type=secret,id=pip_index_url \
       --no-deps --only-binary :all: -r runtime.lock
 
 
-# The two wheels: the service and the client (what scripts/build-client makes with uv; pip and
-# hatchling make the same wheel). The client's wheel is also what /client/ offers for download.
+# The two wheels: the service and the client. The client's wheel is also what /client/ offers:
+# `run` finds it in /app/client (read-only to the service) and so has nothing to pack.
 FROM deps AS wheels
 COPY client/pyproject.toml client/
 COPY client/src client/src

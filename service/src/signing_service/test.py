@@ -12,9 +12,11 @@ import contextlib
 import dataclasses
 import datetime
 import functools
+import html
 import itertools
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -84,6 +86,14 @@ class BaseTestCase(TestCase):
 
 
 @functools.cache
+def copyable_value(page: str, element_id: str) -> str:
+    """What the read-only input ``element_id`` of a page holds (a URL or command to copy), as
+    a browser reads it; an AssertionError when the page has no such input."""
+    found = re.search(rf'<input id="{re.escape(element_id)}"[^>]*?\svalue="([^"]*)"', page)
+    assert found, f"no input {element_id!r} on the page"
+    return html.unescape(found.group(1))
+
+
 def password_hash(password: str) -> str:
     """The service's (Argon2) hash of ``password``, made once per process: each hash takes a
     fifth of a second by design, and every test class makes three users."""

@@ -8,6 +8,7 @@ handler500 = "signing_service.views.server_error"
 urlpatterns = [
     path("", views.home, name="home"),
     path("client/signing-service.pem", views.service_certificate, name="service_certificate"),
+    path("client/signing-manager.whl", views.client_download_latest, name="client_download_latest"),
     path("client/<str:filename>", views.client_download, name="client_download"),
     path("identities/", include("signing_service.identities.urls")),
     path("certificate-authorities/", include("signing_service.authorities.urls")),

@@ -1,7 +1,15 @@
 import re
+import tempfile
+from pathlib import Path
+from unittest import mock
 
+from django.test import override_settings
+
+from signing_service import views
 from signing_service.access.models import ApiKey
-from signing_service.test import BaseTestCase
+from signing_service.client_wheel import client_wheel_name
+from signing_service.test import BaseTestCase, copyable_value
+from signing_service.tls import ensure_self_signed_certificate
 
 SECRET = re.compile(r"smk_[0-9a-f]{10}_[A-Za-z0-9_-]{43}")
 
@@ -34,7 +42,6 @@ class KeyCreateTestCase(BaseTestCase):
         self.assertTrue(key.is_active)
         self.assertEqual(ApiKey.find(secret), key)
         self.assertContains(response, f'value="{secret}"')
-        self.assertContains(response, f"signing-manager -s -i http://testserver -a {secret}")
 
     def test_the_page_with_the_secret_is_not_cacheable(self):
         response = self.create()
@@ -97,6 +104,64 @@ class KeyCreateTestCase(BaseTestCase):
         response = client.post("/api-keys/new/", {"name": "build machines"})
         self.assertEqual(response.status_code, 403)
         self.assertFalse(ApiKey.objects.exists())
+
+
+class KeyCreatedClientSetupTestCase(BaseTestCase):
+    """The page with the new key shows the main page's client set-up, with that key in it."""
+
+    def setUp(self):
+        self.data_dir = Path(self.enterContext(tempfile.TemporaryDirectory()))
+        self.wheel_dir = self.data_dir / "client"
+        self.wheel_dir.mkdir()
+        (self.wheel_dir / client_wheel_name()).write_bytes(b"PK\x03\x04 a wheel")
+        self.enterContext(
+            override_settings(DATA_DIR=self.data_dir, CLIENT_WHEEL_DIR=self.wheel_dir)
+        )
+        self.enterContext(mock.patch.object(views, "wheel_problem", ""))
+        self.client.force_login(self.alice)
+
+    def created_page(self) -> tuple[str, str]:
+        """The "API key created" page of a new key, and the key."""
+        response = self.client.post("/api-keys/new/", {"name": "build machines"}, secure=True)
+        self.assertEqual(response.status_code, 200)
+        page = response.content.decode()
+        return page, copyable_value(page, "api-key-secret")
+
+    def test_the_configure_command_holds_the_new_key(self):
+        page, secret = self.created_page()
+        self.assertRegex(secret, SECRET)
+        self.assertEqual(
+            copyable_value(page, "configure-command"),
+            f"signing-manager -s -i https://testserver -a {secret}",
+        )
+        self.assertIn(f"<code>SIGNING_MANAGER_API_KEY={secret}</code>", page)
+        self.assertNotIn("YOUR_API_KEY", page)
+
+    def test_against_a_self_signed_service_the_commands_trust_it(self):
+        ensure_self_signed_certificate(self.data_dir / "tls", ["localhost"])
+        page, secret = self.created_page()
+        self.assertEqual(
+            copyable_value(page, "configure-command"),
+            f"signing-manager -s -i https://testserver -a {secret} -u",
+        )
+        self.assertTrue(
+            copyable_value(page, "install-command").startswith(
+                "curl --cacert signing-service.pem --remote-name https://testserver/client/"
+            )
+        )
+        self.assertIn('id="certificate-command"', page)
+
+    def test_it_offers_the_download_as_the_main_page_does(self):
+        page, _ = self.created_page()
+        self.assertIn(f'href="/client/{client_wheel_name()}">Download Signing Manager</a>', page)
+        self.assertIn('<section class="card" id="client-setup">', page)
+
+    def test_without_a_wheel_it_still_shows_how_to_configure(self):
+        (self.wheel_dir / client_wheel_name()).unlink()
+        page, secret = self.created_page()
+        self.assertIn("No Signing Manager package is available to download", page)
+        self.assertNotIn('id="install-command"', page)
+        self.assertIn(f"-a {secret}", copyable_value(page, "configure-command"))
 
 
 class NonPrintableNameTestCase(BaseTestCase):

@@ -16,7 +16,14 @@ from signing_service.test import P12_PASSWORD, BaseTestCase, make_identity, make
 # Public: the client package and the service's certificate, which build machines download;
 # the probes and the metrics, for orchestrators and Prometheus (metrics need their own token:
 # service/tests/monitoring).
-PUBLIC = {"client_download", "service_certificate", "healthz", "readyz", "metrics"}
+PUBLIC = {
+    "client_download",
+    "client_download_latest",
+    "service_certificate",
+    "healthz",
+    "readyz",
+    "metrics",
+}
 OPEN_TO_EVERY_USER = PUBLIC | {
     "home",
     "accounts:login",
@@ -128,6 +135,10 @@ class PermissionMatrixTestCase(BaseTestCase):
                 self.assertTrue(response["Location"].startswith("/accounts/login/"))
 
     def test_public_files_need_no_sign_in(self):
-        for name in ["client/signing-service.pem", "client/signing_manager-9-py3-none-any.whl"]:
+        for name in [
+            "client/signing-service.pem",
+            "client/signing_manager-9-py3-none-any.whl",
+            "client/signing-manager.whl",
+        ]:
             with self.subTest(name):
                 self.assertEqual(self.client.get("/" + name).status_code, 404)

@@ -7,7 +7,7 @@ which trusts only that service's self-signed certificate (see conftest.py).
 from __future__ import annotations
 
 import re
-import zipfile
+from importlib import metadata
 
 import pytest
 from playwright.sync_api import expect
@@ -17,24 +17,11 @@ ADMIN_PASSWORD = "Quartz-lantern-river-8841"
 BOB_FIRST_PASSWORD = "Velvet-harbour-mosaic-2207"
 BOB_PASSWORD = "Copper-meadow-signal-5930"
 SCREENSHOT = "/tmp/browser-main.png"
-CLIENT_WHEEL = "signing_manager-0.1.0-py3-none-any.whl"
+# The wheel a new service packs from the Signing Manager it runs with, and offers.
+CLIENT_WHEEL = f"signing_manager-{metadata.version('signing-manager')}-py3-none-any.whl"
 
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def running_service(start_service, tmp_path):
-    """A service that has a Signing Manager package to offer, as ``make run`` sets one up.
-
-    The main page links to "Download Signing Manager" only when a client wheel is in the data
-    directory's ``client/``; a small stand-in wheel is enough for the page.
-    """
-    data_dir = tmp_path / "data"
-    (data_dir / "client").mkdir(parents=True)
-    with zipfile.ZipFile(data_dir / "client" / CLIENT_WHEEL, "w") as wheel:
-        wheel.writestr("signing_manager/__init__.py", "")
-    return start_service(data_dir)
 
 
 def nav_link_names(watched) -> list[str]:
@@ -89,6 +76,14 @@ def test_first_login_of_the_default_admin(running_service, watched_page):
     download = page.get_by_role("link", name="Download Signing Manager")
     expect(download).to_be_visible()
     expect(download).to_have_attribute("href", f"/client/{CLIENT_WHEEL}")
+    # The commands read in the browser as they are to be pasted (quotes and all).
+    expect(page.locator("#install-command")).to_have_value(
+        f"curl --cacert signing-service.pem --remote-name {running_service.url}/client/"
+        f"{CLIENT_WHEEL} && pipx install ./{CLIENT_WHEEL}"
+    )
+    expect(page.locator("#configure-command")).to_have_value(
+        f"signing-manager -s -i {running_service.url} -a YOUR_API_KEY -u"
+    )
     expect(page.locator("header .who")).to_have_text("admin (admin)")
     assert {"Users", "Audit"} <= set(nav_link_names(watched_page))
     watched_page.assert_styled()

@@ -50,6 +50,7 @@ START_TIMEOUT = 90
 # Every container of this session carries it, so the session's end removes any left over.
 SESSION_LABEL = f"signing-test-session={uuid.uuid4().hex}"
 DEV_PACKAGES = {"pytest", "playwright", "ruff", "hypothesis", "schemathesis", "pytest-django"}
+CLIENT_VERSION = "import importlib.metadata as m; print(m.version('signing-manager'))"
 
 
 def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
@@ -216,9 +217,12 @@ def test_it_starts_on_a_read_only_root_and_offers_the_client(image, containers):
         time.sleep(0.5)
     assert status == "healthy", docker("inspect", service.name).stdout
 
+    # The wheel built with the image is the one offered: run found it, and wrote nothing.
     wheel_name = service.exec("ls", "/app/client").stdout.split()
-    assert len(wheel_name) == 1
-    assert wheel_name[0].startswith("signing_manager-")
+    version = service.exec("python", "-c", CLIENT_VERSION).stdout.strip()
+    assert wheel_name == [f"signing_manager-{version}-py3-none-any.whl"]
+    assert f"Signing Manager download /app/client/{wheel_name[0]}" in service.log()
+    assert "No Signing Manager download" not in service.log()
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -227,6 +231,11 @@ def test_it_starts_on_a_read_only_root_and_offers_the_client(image, containers):
         wheel = response.read()
     with zipfile.ZipFile(io.BytesIO(wheel)) as archive:
         assert "signing_manager/cli.py" in archive.namelist()
+    in_image = service.exec("sha256sum", f"/app/client/{wheel_name[0]}").stdout.split()[0]
+    assert hashlib.sha256(wheel).hexdigest() == in_image
+    latest = f"https://127.0.0.1:{port}/client/signing-manager.whl"
+    with urllib.request.urlopen(latest, context=context, timeout=10) as response:
+        assert response.url == url  # followed the 302 to the versioned name
 
 
 def healthz(port: int) -> str:

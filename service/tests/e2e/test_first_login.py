@@ -8,6 +8,7 @@ import secrets
 import socket
 import ssl
 import stat
+from importlib import metadata
 
 import httpx
 import pytest
@@ -17,8 +18,9 @@ import signing_service
 
 # Pages that must stay out of reach until the first-login steps are done.
 GUARDED_PAGES = ["/", "/accounts/users/", "/api/", "/api-keys/"]
-# A stand-in for the Signing Manager package an operator puts in DATA_DIR/client.
-CLIENT_WHEEL = "signing_manager-0.1.0-py3-none-any.whl"
+# A stand-in for the installed Signing Manager's wheel, put in DATA_DIR/client before the first
+# start (as the container image has its own): the service offers it rather than packing another.
+CLIENT_WHEEL = f"signing_manager-{metadata.version('signing-manager')}-py3-none-any.whl"
 
 
 def mode_of(path) -> int:

@@ -1,13 +1,16 @@
-"""The client wheel download: public, and exactly the wheel the main page offers."""
+"""The client wheel download: public, and exactly the wheel the main page offers, also through
+an address that stays the same across versions."""
 
 import tempfile
 from pathlib import Path
 
 from django.test import override_settings
 
+from signing_service.client_wheel import client_wheel_name
 from signing_service.test import BaseTestCase
 
-WHEEL = "signing_manager-0.1.0-py3-none-any.whl"
+WHEEL = client_wheel_name()
+OLD_WHEEL = "signing_manager-0.0.1-py3-none-any.whl"
 WHEEL_BYTES = b"PK\x03\x04 the signing-manager wheel"
 SECRET_BYTES = b"master key material, never to be served"
 
@@ -44,8 +47,8 @@ class ClientDownloadTestCase(BaseTestCase):
     def test_no_other_name_is_served(self):
         (self.wheel_dir / "notes.txt").write_bytes(SECRET_BYTES)
         for name in [
-            "signing_manager-0.2.0-py3-none-any.whl",
-            "signing_manager-0.1.0-py3-none-any.WHL",
+            "signing_manager-99.0.0-py3-none-any.whl",
+            WHEEL.upper(),
             "notes.txt",
             "master.key",
             "signing-service.sqlite3",
@@ -89,3 +92,29 @@ class ClientDownloadTestCase(BaseTestCase):
         self.client.logout()
         _, content = self.download(f"/client/{WHEEL}")
         self.assertEqual(content, WHEEL_BYTES)
+
+    def test_an_earlier_versions_wheel_is_not_served(self):
+        (self.wheel_dir / OLD_WHEEL).write_bytes(b"PK\x03\x04 an earlier version")
+        response, _ = self.download(f"/client/{OLD_WHEEL}")
+        self.assertEqual(response.status_code, 404)
+
+    def test_the_lasting_address_leads_to_the_versioned_one(self):
+        (self.wheel_dir / OLD_WHEEL).write_bytes(b"PK\x03\x04 an earlier version")
+        response = self.client.get("/client/signing-manager.whl")
+        self.assertEqual(response.status_code, 302)
+        self.assertEqual(response["Location"], f"/client/{WHEEL}")
+        _, content = self.download(response["Location"])
+        self.assertEqual(content, WHEEL_BYTES)
+
+    def test_signed_in_users_follow_the_lasting_address_too(self):
+        self.client.force_login(self.bob)
+        self.assertRedirects(
+            self.client.get("/client/signing-manager.whl"),
+            f"/client/{WHEEL}",
+            fetch_redirect_response=False,
+        )
+
+    def test_the_lasting_address_is_404_without_a_wheel(self):
+        (self.wheel_dir / WHEEL).unlink()
+        (self.wheel_dir / OLD_WHEEL).write_bytes(b"PK\x03\x04 an earlier version")
+        self.assertEqual(self.client.get("/client/signing-manager.whl").status_code, 404)

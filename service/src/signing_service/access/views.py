@@ -15,7 +15,7 @@ from signing_service.access.models import ApiKey, Client
 from signing_service.accounts.permissions import Permission, permission_required
 from signing_service.audit.models import Source
 from signing_service.client_address import client_address
-from signing_service.views import service_url
+from signing_service.views import ClientSetup
 from signing_service.web import back_to, toggle_active_view
 
 toggle_key = toggle_active_view(ApiKey, Permission.TOGGLE_API_KEYS, "access:keys")
@@ -36,7 +36,11 @@ def key_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         key, secret = ApiKey.create(form.cleaned_data["name"], created_by=request.user)
         # The secret is rendered once, here, and never stored or shown again.
-        context = {"key": key, "secret": secret, "service_url": service_url(request)}
+        context = {
+            "key": key,
+            "secret": secret,
+            "client_setup": ClientSetup.for_request(request, api_key=secret),
+        }
         return render(request, "access/key_created.html", context)
     return render(request, "access/key_create.html", {"form": form})
 

@@ -1,4 +1,5 @@
-"""``signing-service run``: prepare the data directory and database, then serve with gunicorn."""
+"""``signing-service run``: prepare the data directory, the database and the client download, then
+serve with gunicorn."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from signing_service.database import wait_for_database
 from signing_service.environment import env, env_int
 from signing_service.monitoring import multiprocess
 from signing_service.tls import certificate_sha256, ensure_self_signed_certificate
+from signing_service.views import provide_client_wheel
 
 log = logging.getLogger("signing_service")
 
@@ -64,6 +66,7 @@ class Command(BaseCommand):
         host, port = parse_bind(options["bind"])
         wait_for_database(settings.DB_WAIT_SECONDS)
         prepare_database()
+        provide_client_wheel()
         server_options = self.server_options(options["bind"])
         if not settings.BEHIND_PROXY:
             cert_path, key_path = self.tls_files()
