@@ -15,6 +15,8 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from signing_service.test import CLIENT_FIRST_USE_NOTICES, free_port, make_identity
 
@@ -151,6 +153,48 @@ def test_a_port_where_nothing_listens_asks_whether_the_service_runs(new_cli):
         f"Nothing answers at 127.0.0.1:{port} (connection refused): check that the Signing "
         "Service runs there and that the URL's port is right."
     )
+
+
+# --- A CI runner that keeps nothing between runs ------------------------------------------------
+
+
+def test_a_runner_trusts_the_certificate_its_variable_names_and_no_other(served, new_cli):
+    service, api_key, made = served
+    cli = new_cli(api_key)
+    fingerprint = service_fingerprint(service)
+    variables = {"SIGNING_MANAGER_URL": service.url, "SIGNING_MANAGER_SERVICE_SHA256": fingerprint}
+    listed = cli.run("-r", env=variables)
+    assert listed.returncode == 0, listed.stderr
+    assert made.sha1.upper() in listed.stdout
+    assert not (cli.config_dir / "pinned-certificate.pem").exists()
+    # Lower case without colons is the same fingerprint.
+    same = {**variables, "SIGNING_MANAGER_SERVICE_SHA256": fingerprint.replace(":", "").lower()}
+    assert cli.run("-r", env=same).returncode == 0
+
+    other = "AB:" * 31 + "AB"
+    assert one_sentence(
+        cli.run("-r", env={**variables, "SIGNING_MANAGER_SERVICE_SHA256": other})
+    ) == (
+        f"The service presented a certificate with SHA-256 {fingerprint}, not the {other} that "
+        "SIGNING_MANAGER_SERVICE_SHA256 names: if it was replaced on purpose, set the variable "
+        "to the fingerprint its main page shows."
+    )
+    assert one_sentence(
+        cli.run("-r", env={**variables, "SIGNING_MANAGER_SERVICE_SHA256": "AB:CD"})
+    ) == (
+        "SIGNING_MANAGER_SERVICE_SHA256 must be the service certificate's SHA-256 as its main "
+        "page shows it (64 hex digits, colons allowed)."
+    )
+    # Without it (and without -u), the self-signed certificate is not trusted: the sentence
+    # names both ways to trust it.
+    assert "a CI runner: set SIGNING_MANAGER_SERVICE_SHA256 to its fingerprint" in one_sentence(
+        cli.run("-r", env={"SIGNING_MANAGER_URL": service.url})
+    )
+
+
+def service_fingerprint(service) -> str:
+    certificate = x509.load_pem_x509_certificate(service.cert_path.read_bytes())
+    return certificate.fingerprint(hashes.SHA256()).hex(":").upper()
 
 
 # --- Without a keyring ----------------------------------------------------------------------------

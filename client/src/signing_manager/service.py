@@ -50,6 +50,8 @@ TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # growing waits, for at most this long; every call of the API is safe to repeat (a digest
 # signed twice is harmless, a registration not carried out left nothing behind).
 RETRY_SECONDS_ENV = "SIGNING_MANAGER_RETRY_SECONDS"
+# The service certificate's SHA-256, for a runner that keeps no pin between runs.
+SERVICE_SHA256_ENV = "SIGNING_MANAGER_SERVICE_SHA256"
 DEFAULT_RETRY_SECONDS = 60
 MAX_WAIT_SECONDS = 15
 
@@ -127,6 +129,27 @@ def causes_of(error: BaseException):
         error = error.__cause__ or error.__context__
 
 
+def expected_sha256() -> str:
+    """The service certificate's SHA-256 that ``SIGNING_MANAGER_SERVICE_SHA256`` names (hex,
+    colons and spaces allowed, any case), or empty."""
+    value = os.environ.get(SERVICE_SHA256_ENV, "")
+    fingerprint = value.replace(":", "").replace(" ", "").lower()
+    if value and (len(fingerprint) != 64 or not set(fingerprint) <= set("0123456789abcdef")):
+        raise ConfigurationError(
+            f"{SERVICE_SHA256_ENV} must be the service certificate's SHA-256 as its main page "
+            "shows it (64 hex digits, colons allowed)."
+        )
+    return fingerprint
+
+
+def pinned_context(pem: str) -> ssl.SSLContext:
+    """A context that trusts exactly this certificate, whatever name the URL uses."""
+    context = ssl.create_default_context(cadata=pem)
+    context.check_hostname = False
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    return context
+
+
 def colon_hex(fingerprint: str) -> str:
     """``AB:CD:…``: how the service shows its TLS certificate's fingerprint (API page), and
     how openssl does, so that a person can compare them by eye."""
@@ -158,16 +181,29 @@ class ServiceClient:
     # --- TLS ------------------------------------------------------------------------------------
 
     def ssl_context(self) -> ssl.SSLContext:
+        """Trust as configured: the certificate whose SHA-256 the environment names (a CI
+        runner, which keeps no files between runs), the certificate pinned on first use
+        (``-u``), or the system's CAs."""
+        expected = expected_sha256()
+        if expected:
+            return pinned_context(self.presented_as_expected(expected))
         if not self.settings.trust_self_signed:
             return ssl.create_default_context()
         pin_path = config_dir() / PIN_FILE
         if not self.settings.pinned_sha256 or not pin_path.exists():
             self.pin(presented_certificate(self.settings.api_host))
-        context = ssl.create_default_context(cadata=pin_path.read_text())
-        # The pinned certificate itself is the trust anchor, whatever name the URL uses.
-        context.check_hostname = False
-        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-        return context
+        return pinned_context(pin_path.read_text())
+
+    def presented_as_expected(self, expected: str) -> str:
+        pem = presented_certificate(self.settings.api_host)
+        presented = sha256_of_pem(pem)
+        if presented != expected:
+            raise CertificateChanged(
+                f"The service presented a certificate with SHA-256 {colon_hex(presented)}, not "
+                f"the {colon_hex(expected)} that {SERVICE_SHA256_ENV} names: if it was replaced "
+                "on purpose, set the variable to the fingerprint its main page shows."
+            )
+        return pem
 
     def pin(self, pem: str) -> None:
         folder = config_dir()
@@ -189,7 +225,8 @@ class ServiceClient:
         if not self.settings.trust_self_signed:
             return ConnectionFailed(
                 f"The service's certificate is not trusted ({error}). If it is self-signed, "
-                "save the settings with -u to pin it."
+                f"save the settings with -u to pin it (a CI runner: set {SERVICE_SHA256_ENV} "
+                "to its fingerprint)."
             )
         presented = sha256_of_pem(presented_certificate(self.settings.api_host))
         return CertificateChanged(

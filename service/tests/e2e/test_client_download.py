@@ -7,7 +7,9 @@ service, as a CI runner without a keyring does. It runs there without the servic
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -19,6 +21,7 @@ import httpx
 import pytest
 
 from signing_service.test import RunningService, copyable_value
+from signing_service.tls import certificate_sha256
 
 VERSION = metadata.version("signing-manager")
 WHEEL = f"signing_manager-{VERSION}-py3-none-any.whl"
@@ -139,20 +142,32 @@ def test_a_new_service_offers_its_client_and_the_pages_commands_set_it_up(
     probe = run([str(venv / "bin" / "python"), "-c", FIND_SERVICE_PACKAGES], cwd=tmp_path)
     assert probe.stdout.split() == ["None", "None"]
 
-    # Set up as the page tells a CI runner without a keyring: the key in the environment, and
-    # the configure command once, to pin the self-signed certificate. Then it reaches the service.
+    # Set up as the page tells a CI runner without a keyring: the variables it shows (the key
+    # and the certificate's fingerprint), nothing saved. Then it reaches the service.
+    variables = dict(
+        re.findall(r"<code>(SIGNING_MANAGER_\w+)=([^<]+)</code>", html.unescape(key_page))
+    )
+    assert variables == {
+        "SIGNING_MANAGER_URL": service.url,
+        "SIGNING_MANAGER_API_KEY": secret,
+        "SIGNING_MANAGER_SERVICE_SHA256": certificate_sha256(service.cert_path),
+    }
     client_env = {
         **os.environ,
+        **variables,
         "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
         "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
         "SIGNING_MANAGER_CONFIG_DIR": str(tmp_path / "client-config"),
         "SIGNING_MANAGER_LOG_DIR": str(tmp_path / "client-log"),
-        "SIGNING_MANAGER_URL": service.url,
-        "SIGNING_MANAGER_API_KEY": secret,
     }
-    run(shlex.split(configure), env=client_env, cwd=build_machine)
     listed = run(["signing-manager", "-r", "--json"], env=client_env, cwd=build_machine)
     assert listed.stdout.strip() == "[]", listed.stdout
+    assert not (tmp_path / "client-config" / "pinned-certificate.pem").exists()
+    # A desktop uses the configure command instead, which pins the certificate on first use.
+    desktop_env = {**client_env, "SIGNING_MANAGER_CONFIG_DIR": str(tmp_path / "desktop")}
+    del desktop_env["SIGNING_MANAGER_SERVICE_SHA256"]
+    run(shlex.split(configure), env=desktop_env, cwd=build_machine)
+    listed = run(["signing-manager", "-r", "--json"], env=desktop_env, cwd=build_machine)
     assert "Trusting the service's certificate" in listed.stderr
 
 

@@ -137,11 +137,12 @@ class MainPageTestCase(BaseTestCase):
         self.assertIn("<code>SIGNING_MANAGER_API_KEY=YOUR_API_KEY</code>", page)
         self.assertNotIn("$SIGNING_MANAGER_API_KEY", page)
 
-    def test_a_ci_runner_still_pins_a_self_signed_certificate_with_the_command(self):
+    def test_a_ci_runner_is_told_the_self_signed_certificate_s_fingerprint(self):
         self.put_wheel()
         self.put_certificate()
         page = self.main_page(secure=True)
-        self.assertIn('<code>-a "$SIGNING_MANAGER_API_KEY"</code>', page)
+        fingerprint = certificate_sha256(self.data_dir / "tls" / "cert.pem")
+        self.assertIn(f"<code>SIGNING_MANAGER_SERVICE_SHA256={fingerprint}</code>", page)
 
     def test_an_earlier_versions_wheel_is_not_offered(self):
         self.put_wheel(OLD_WHEEL)
