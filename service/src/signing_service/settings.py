@@ -101,6 +101,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "signing_service.accounts.context_processors.permissions",
+                "signing_service.accounts.context_processors.menu_section",
             ],
         },
     },

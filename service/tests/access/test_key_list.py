@@ -51,8 +51,12 @@ class KeyListTestCase(BaseTestCase):
         self.other.save()
         self.client.force_login(self.bob)
         response = self.client.get("/api-keys/")
-        self.assertContains(response, 'aria-pressed="true"', count=1)
-        self.assertContains(response, 'aria-pressed="false"', count=1)
+        self.assertContains(response, '<span class="badge active">Active</span>', count=1)
+        self.assertContains(response, '<span class="badge inactive">Inactive</span>', count=1)
+        # Each button says what it does, not the state it changes.
+        self.assertContains(response, '<button type="submit" class="toggle">Deactivate</button>', 1)
+        self.assertContains(response, '<button type="submit" class="toggle">Activate</button>', 1)
+        self.assertContains(response, '<tr class="inactive">', count=1)
 
     def test_it_says_when_there_are_no_keys(self):
         ApiKey.objects.all().delete()

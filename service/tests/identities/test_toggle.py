@@ -45,3 +45,30 @@ class ToggleTestCase(BaseTestCase):
             secure=True,
         )
         self.assertRedirects(response, "/identities/", fetch_redirect_response=False)
+
+
+class SwitchLabelTestCase(BaseTestCase):
+    """The pages show the state in a badge and a button named for what it does."""
+
+    def setUp(self):
+        self.identity, _ = self.store_identity()
+        self.client.force_login(self.bob)
+
+    def test_an_active_identity_offers_to_deactivate(self):
+        for path in ("/identities/", f"/identities/{self.identity.pk}/"):
+            with self.subTest(path):
+                response = self.client.get(path)
+                self.assertContains(response, '<span class="badge active">Active</span>', 1)
+                self.assertContains(response, 'class="toggle">Deactivate</button>', 1)
+                self.assertNotContains(response, ">Activate</button>")
+
+    def test_an_inactive_identity_offers_to_activate_and_is_muted_in_the_list(self):
+        self.identity.is_active = False
+        self.identity.save()
+        for path in ("/identities/", f"/identities/{self.identity.pk}/"):
+            with self.subTest(path):
+                response = self.client.get(path)
+                self.assertContains(response, '<span class="badge inactive">Inactive</span>', 1)
+                self.assertContains(response, 'class="toggle">Activate</button>', 1)
+                self.assertNotContains(response, ">Deactivate</button>")
+        self.assertContains(self.client.get("/identities/"), '<tr class="inactive">', 1)
