@@ -63,7 +63,26 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
-        indexes = [models.Index(fields=["request_type", "status", "created"])]
+        indexes = [
+            models.Index(fields=["request_type", "status", "created"]),
+            # Activity at a glance (activity.py) reads the last 30 days of signatures from these
+            # alone, never the table: partial, so other requests' records cost them nothing.
+            models.Index(
+                fields=["created", "identity", "status", "client"],
+                condition=models.Q(request_type=RequestType.SIGN),
+                name="audit_signatures_idx",
+            ),
+            models.Index(
+                fields=["identity", "status", "created", "client"],
+                condition=models.Q(request_type=RequestType.SIGN),
+                name="audit_identity_signatures_idx",
+            ),
+            models.Index(
+                fields=["created", "id"],
+                condition=models.Q(status=Status.FAILURE),
+                name="audit_refusals_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.created:%Y-%m-%d %H:%M:%S} {self.request_type} {self.status}"
