@@ -125,10 +125,13 @@ def run(arguments) -> None:
             [i.pk for i in identities],
             [c.pk for c in clients],
         )
+        if vendor == "postgresql":  # loading takes longer than the service lets a statement run
+            cursor.execute("SET statement_timeout = 0")
         cursor.execute(sql)
-    load = time.perf_counter() - started
-    with connection.cursor() as cursor:
+        load = time.perf_counter() - started
         cursor.execute("VACUUM ANALYZE audit_auditevent" if vendor == "postgresql" else "ANALYZE")
+        if vendor == "postgresql":  # the dashboard is timed under the service's own limit
+            cursor.execute("RESET statement_timeout")
     rows, days = arguments.rows, arguments.days
     print(f"{vendor}: {rows:,} audit rows over {days} days, loaded in {load:.0f} s")
 
