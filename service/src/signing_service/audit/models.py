@@ -63,7 +63,25 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
-        indexes = [models.Index(fields=["request_type", "status", "created"])]
+        indexes = [
+            models.Index(fields=["request_type", "status", "created"]),
+            # Activity at a glance (activity.py) reads the last 30 days of signatures from these
+            # alone, never the table (covering: every column its queries use).
+            models.Index(
+                fields=["request_type", "created", "identity", "status", "client"],
+                name="audit_signatures_idx",
+            ),
+            models.Index(
+                fields=["identity", "request_type", "status", "created", "client"],
+                name="audit_identity_signatures_idx",
+            ),
+            # Partial: only failures, so successes cost it nothing.
+            models.Index(
+                fields=["created", "id"],
+                condition=models.Q(status=Status.FAILURE),
+                name="audit_refusals_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.created:%Y-%m-%d %H:%M:%S} {self.request_type} {self.status}"
