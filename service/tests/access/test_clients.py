@@ -72,12 +72,19 @@ class AllClientsTestCase(ClientPagesTestCase):
         ]:  # fmt: skip
             self.assertContains(response, text)
 
+    def test_it_shows_each_client_s_key_with_its_public_prefix(self):
+        self.client.force_login(self.bob)
+        response = self.client.get("/api-keys/clients/")
+        self.assertContains(response, f"build machines <code>{self.key.display_id}</code>")
+
     def test_it_marks_clients_whose_key_is_inactive(self):
         self.other.is_active = False
         self.other.save()
         self.client.force_login(self.bob)
         response = self.client.get("/api-keys/clients/")
-        self.assertContains(response, 'release machines <span class="tag">key inactive</span>')
+        self.assertContains(
+            response, f'{self.other.display_id}</code> <span class="tag">key inactive</span>'
+        )
         self.assertContains(response, "key inactive", count=1)
 
     def test_it_links_each_client_switch(self):
