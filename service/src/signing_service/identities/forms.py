@@ -71,6 +71,22 @@ class AuthorizeForm(forms.ModelForm):
         model = Identity
         fields = ["authorize_all_keys", "authorized_keys"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Under "All API keys" the boxes do not apply: they are greyed out, what they send is
+        # ignored, and the keys chosen before stay for a later "only these".
+        self.fields["authorized_keys"].disabled = self.all_keys_chosen()
+
+    def all_keys_chosen(self) -> bool:
+        """Whether "All API keys" is chosen: in the submitted form, else as saved."""
+        choice = self["authorize_all_keys"]
+        return choice.field.coerce(choice.value())
+
+    def locks_everyone_out(self) -> bool:
+        """Whether the valid form leaves no API key that may use the identity."""
+        data = self.cleaned_data
+        return not data["authorize_all_keys"] and not data["authorized_keys"]
+
 
 class TestSignForm(forms.Form):
     # Signed byte for byte: no stripping of leading or trailing whitespace.
