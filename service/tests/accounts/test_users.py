@@ -91,6 +91,13 @@ class UserEditTestCase(BaseTestCase):
     def test_it_refuses_a_taken_name(self):
         self.assertContains(self.edit(self.bob, username="Alice"), "already exists")
 
+    def test_the_form_explains_itself_in_our_words(self):
+        response = self.client.get(f"/accounts/users/{self.bob.pk}/")
+        self.assertContains(response, "Letters, digits and @ . + - _ only.")
+        self.assertContains(response, "An inactive user cannot sign in")
+        self.assertNotContains(response, "Designates whether")
+        self.assertNotContains(response, "Required. 150 characters")
+
     def test_it_refuses_removing_ones_own_admin_role(self):
         response = self.edit(self.alice)
         self.assertContains(response, "cannot remove your own admin role")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from signing_manager.algorithms import Algorithm
+from signing_manager.algorithms import Algorithm, default_algorithm
 from signing_service.access.models import ApiKey
 from signing_service.identities.models import Identity, read_new_identity
 from signing_service.identities.p12 import MAX_SIZE, P12Error
@@ -101,6 +101,8 @@ class TestSignForm(forms.Form):
             for algorithm in Algorithm
             if algorithm.key_type == identity.key_type
         ]
+        # What a client uses when it names none, never the first in the list (SHA-1).
+        self.fields["algorithm"].initial = default_algorithm(identity.certificate().public_key())
 
     def clean(self):
         cleaned = super().clean()
