@@ -102,6 +102,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "signing_service.accounts.context_processors.permissions",
             ],
+            "builtins": ["signing_service.template_filters"],
         },
     },
 ]

@@ -1,3 +1,5 @@
+import datetime
+
 from signing_service.accounts.models import User
 from signing_service.test import PASSWORD, BaseTestCase
 
@@ -195,3 +197,13 @@ class UserResetPasswordTestCase(BaseTestCase):
         self.assertContains(response, "too short")
         self.bob.refresh_from_db()
         self.assertTrue(self.bob.check_password(PASSWORD))
+
+
+class UserListTimesTestCase(BaseTestCase):
+    def test_the_last_sign_in_is_written_as_every_other_moment(self):
+        User.objects.filter(pk=self.bob.pk).update(
+            last_login=datetime.datetime(2026, 3, 10, 12, 0, 5, tzinfo=datetime.UTC)
+        )
+        self.client.force_login(self.alice)
+        response = self.client.get("/accounts/users/")
+        self.assertContains(response, "2026-03-10 12:00:05 UTC")
