@@ -103,6 +103,7 @@ TEMPLATES = [
                 "signing_service.accounts.context_processors.permissions",
                 "signing_service.accounts.context_processors.menu_section",
             ],
+            "builtins": ["signing_service.template_filters"],
         },
     },
 ]

@@ -1,5 +1,7 @@
 """The clients of one API key, all clients, and the clients' on/off switch."""
 
+import datetime
+
 from signing_service.access.models import ApiKey, Client
 from signing_service.test import BaseTestCase, make_client
 
@@ -72,12 +74,29 @@ class AllClientsTestCase(ClientPagesTestCase):
         ]:  # fmt: skip
             self.assertContains(response, text)
 
+    def test_it_shows_each_client_s_key_with_its_public_prefix(self):
+        self.client.force_login(self.bob)
+        response = self.client.get("/api-keys/clients/")
+        self.assertContains(response, f"build machines <code>{self.key.display_id}</code>")
+
+    def test_first_and_last_seen_say_their_time_zone(self):
+        Client.objects.filter(pk=self.mac.pk).update(
+            first_seen=datetime.datetime(2026, 3, 10, 12, 0, 5, tzinfo=datetime.UTC),
+            last_seen=datetime.datetime(2026, 3, 11, 8, 30, 0, tzinfo=datetime.UTC),
+        )
+        self.client.force_login(self.bob)
+        response = self.client.get("/api-keys/clients/")
+        self.assertContains(response, "<td>2026-03-10 12:00:05 UTC</td>")
+        self.assertContains(response, "<td>2026-03-11 08:30:00 UTC</td>")
+
     def test_it_marks_clients_whose_key_is_inactive(self):
         self.other.is_active = False
         self.other.save()
         self.client.force_login(self.bob)
         response = self.client.get("/api-keys/clients/")
-        self.assertContains(response, 'release machines <span class="tag">key inactive</span>')
+        self.assertContains(
+            response, f'{self.other.display_id}</code> <span class="tag">key inactive</span>'
+        )
         self.assertContains(response, "key inactive", count=1)
 
     def test_it_links_each_client_switch(self):

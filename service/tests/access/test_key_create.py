@@ -19,7 +19,8 @@ class KeyCreateTestCase(BaseTestCase):
         self.client.force_login(self.alice)
 
     def create(self, name="build machines"):
-        return self.client.post("/api-keys/new/", {"name": name})
+        """The answer to the form: the "API key created" page, or the form with its errors."""
+        return self.client.post("/api-keys/new/", {"name": name}, follow=True)
 
     def secret_in(self, response) -> str:
         found = SECRET.findall(response.content.decode())
@@ -42,6 +43,29 @@ class KeyCreateTestCase(BaseTestCase):
         self.assertTrue(key.is_active)
         self.assertEqual(ApiKey.find(secret), key)
         self.assertContains(response, f'value="{secret}"')
+
+    def test_the_form_redirects_to_the_created_page(self):
+        response = self.client.post("/api-keys/new/", {"name": "build machines"})
+        key = ApiKey.objects.get()
+        self.assertRedirects(response, f"/api-keys/{key.pk}/created/")
+
+    def test_reloading_the_created_page_makes_no_key_and_shows_no_secret(self):
+        secret = self.secret_in(self.create())
+        key = ApiKey.objects.get()
+        response = self.client.get(f"/api-keys/{key.pk}/created/")
+        self.assertEqual(response.status_code, 200)
+        self.assertNotContains(response, secret.split("_", 2)[2])
+        self.assertNotContains(response, 'id="client-setup"')
+        self.assertContains(response, "was shown once, when it was")
+        self.assertEqual(ApiKey.objects.count(), 1)
+
+    def test_the_secret_waits_only_for_its_own_key(self):
+        self.client.post("/api-keys/new/", {"name": "one"})
+        other = ApiKey.create("two")[0]
+        response = self.client.get(f"/api-keys/{other.pk}/created/")
+        self.assertNotRegex(response.content.decode(), SECRET)
+        response = self.client.get(f"/api-keys/{ApiKey.objects.get(name='one').pk}/created/")
+        self.secret_in(response)
 
     def test_the_page_with_the_secret_is_not_cacheable(self):
         response = self.create()
@@ -70,9 +94,16 @@ class KeyCreateTestCase(BaseTestCase):
 
     def test_each_creation_makes_a_new_key(self):
         first = self.secret_in(self.create("one"))
-        second = self.secret_in(self.create("one"))
+        second = self.secret_in(self.create("two"))
         self.assertNotEqual(first, second)
-        self.assertEqual(ApiKey.objects.filter(name="one").count(), 2)
+        self.assertEqual(ApiKey.objects.count(), 2)
+
+    def test_a_name_taken_in_any_case_is_refused(self):
+        self.create("Build Machines")
+        response = self.create("build machines")
+        self.assertContains(response, "An API key named “Build Machines” exists already")
+        self.assertNotRegex(response.content.decode(), SECRET)
+        self.assertEqual(ApiKey.objects.count(), 1)
 
     def test_the_name_is_required(self):
         for name in ["", "   "]:
@@ -84,8 +115,13 @@ class KeyCreateTestCase(BaseTestCase):
 
     def test_the_name_is_limited_to_100_characters(self):
         response = self.create("x" * 101)
-        self.assertContains(response, "at most 100 characters")
+        self.assertContains(response, "The name has 101 characters; use at most 100 characters.")
         self.assertFalse(ApiKey.objects.exists())
+
+    def test_the_browser_does_not_cut_a_long_name(self):
+        # maxlength would cut a pasted name without a word; the server says what is wrong.
+        response = self.client.get("/api-keys/new/")
+        self.assertNotContains(response, "maxlength")
 
     def test_the_name_is_escaped(self):
         response = self.create("<b>bold</b>")
@@ -122,7 +158,8 @@ class KeyCreatedClientSetupTestCase(BaseTestCase):
 
     def created_page(self) -> tuple[str, str]:
         """The "API key created" page of a new key, and the key."""
-        response = self.client.post("/api-keys/new/", {"name": "build machines"}, secure=True)
+        created = self.client.post("/api-keys/new/", {"name": "build machines"}, secure=True)
+        response = self.client.get(created["Location"], secure=True)
         self.assertEqual(response.status_code, 200)
         page = response.content.decode()
         return page, copyable_value(page, "api-key-secret")

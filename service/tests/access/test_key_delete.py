@@ -14,7 +14,9 @@ class KeyDeleteTestCase(BaseTestCase):
     def test_it_asks_for_confirmation_first(self):
         self.client.force_login(self.alice)
         response = self.client.get(self.url)
-        self.assertContains(response, "Delete the API key “build machines”?")
+        self.assertContains(
+            response, f"Delete the API key “build machines” <code>{self.key.display_id}</code>?"
+        )
         self.assertContains(response, "Its 2 registered clients can no longer list or sign.")
         self.assertContains(response, '<form method="post">')
         self.assertTrue(ApiKey.objects.filter(pk=self.key.pk).exists())

@@ -22,16 +22,16 @@ class KeyToggleTestCase(BaseTestCase):
     def test_bob_may_switch_a_key(self):
         self.client.force_login(self.bob)
         response = self.client.post(self.url, follow=True)
-        self.assertContains(response, "“build machines” is inactive.")
+        self.assertContains(response, f"“build machines ({self.key.display_id})” is inactive.")
         self.assert_active(False)
         response = self.client.post(self.url, follow=True)
-        self.assertContains(response, "“build machines” is active.")
+        self.assertContains(response, f"“build machines ({self.key.display_id})” is active.")
         self.assert_active(True)
 
     def test_the_message_names_the_api_key_as_such(self):
         self.client.force_login(self.bob)
         response = self.client.post(self.url, follow=True)
-        self.assertContains(response, "API key “build machines” is inactive.")
+        self.assertContains(response, f"API key “build machines ({self.key.display_id})”")
 
     def test_it_switches_only_that_key(self):
         other, _ = ApiKey.create("release machines")

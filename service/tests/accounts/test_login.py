@@ -44,6 +44,12 @@ class LoginTestCase(BaseTestCase):
             self.client.get("/"), "/accounts/login/?next=/", fetch_redirect_response=False
         )
 
+    def test_the_login_page_says_one_has_signed_out(self):
+        self.client.force_login(self.alice)
+        response = self.client.post("/accounts/logout/", follow=True)
+        self.assertRedirects(response, "/accounts/login/")
+        self.assertContains(response, "You have been signed out.")
+
 
 @override_settings(AXES_FAILURE_LIMIT=3)
 class LoginThrottlingTestCase(BaseTestCase):

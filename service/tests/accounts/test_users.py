@@ -1,3 +1,5 @@
+import datetime
+
 from signing_service.accounts.models import User
 from signing_service.test import PASSWORD, BaseTestCase
 
@@ -90,6 +92,13 @@ class UserEditTestCase(BaseTestCase):
 
     def test_it_refuses_a_taken_name(self):
         self.assertContains(self.edit(self.bob, username="Alice"), "already exists")
+
+    def test_the_form_explains_itself_in_our_words(self):
+        response = self.client.get(f"/accounts/users/{self.bob.pk}/")
+        self.assertContains(response, "Letters, digits and @ . + - _ only.")
+        self.assertContains(response, "An inactive user cannot sign in")
+        self.assertNotContains(response, "Designates whether")
+        self.assertNotContains(response, "Required. 150 characters")
 
     def test_it_refuses_removing_ones_own_admin_role(self):
         response = self.edit(self.alice)
@@ -188,3 +197,13 @@ class UserResetPasswordTestCase(BaseTestCase):
         self.assertContains(response, "too short")
         self.bob.refresh_from_db()
         self.assertTrue(self.bob.check_password(PASSWORD))
+
+
+class UserListTimesTestCase(BaseTestCase):
+    def test_the_last_sign_in_is_written_as_every_other_moment(self):
+        User.objects.filter(pk=self.bob.pk).update(
+            last_login=datetime.datetime(2026, 3, 10, 12, 0, 5, tzinfo=datetime.UTC)
+        )
+        self.client.force_login(self.alice)
+        response = self.client.get("/accounts/users/")
+        self.assertContains(response, "2026-03-10 12:00:05 UTC")

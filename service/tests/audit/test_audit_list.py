@@ -66,7 +66,7 @@ class AuditListTestCase(BaseTestCase):
         body = self.client.get("/audit/").content.decode()
         positions = [body.index(f"key {name}") for name in ["newest", "middle", "oldest"]]
         self.assertEqual(positions, sorted(positions))
-        self.assertIn("2026-03-10 11:00:00", body)
+        self.assertIn("<td>2026-03-10 11:00:00 UTC</td>", body)
 
     def test_it_shows_what_a_record_holds(self):
         AuditEvent.objects.create(
@@ -129,10 +129,17 @@ class AuditListTestCase(BaseTestCase):
         self.assertContains(second, '<tr class="failure">', count=10)
         self.assertContains(second, 'href="?status=failure&amp;request_type=index&amp;page=1"')
 
-    def test_a_page_number_out_of_range_shows_the_last_page(self):
+    def test_a_page_number_out_of_range_shows_the_last_page_and_says_so(self):
         make_events(60, datetime.datetime(2026, 3, 10, tzinfo=UTC))
         response = self.client.get("/audit/?page=99")
         self.assertContains(response, "Page 2 of 2")
+        self.assertContains(response, "There is no page 99; this is the last, page 2.")
+
+    def test_a_page_that_is_no_number_shows_the_first_and_says_so(self):
+        make_events(60, datetime.datetime(2026, 3, 10, tzinfo=UTC))
+        response = self.client.get("/audit/?page=abc")
+        self.assertContains(response, "Page 1 of 2")
+        self.assertContains(response, "“abc” is not a page number; this is page 1.")
 
 
 class AuditFilterTestCase(BaseTestCase):
@@ -253,6 +260,26 @@ class AuditFilterTestCase(BaseTestCase):
         response = self.client.get("/audit/?request_type=bogus&date_from=not-a-date")
         self.assertContains(response, "Select a valid choice.")
         self.assertContains(response, "Enter a valid date.")
+
+    def test_an_unknown_api_key_is_explained_and_not_applied(self):
+        response = self.client.get("/audit/?api_key=9999")
+        self.assertContains(
+            response,
+            "API key: There is no such API key; it may have been deleted. "
+            "This filter is not applied.",
+        )
+        self.assert_shows("api_key=9999", "abcd")
+
+    def test_from_after_to_is_explained_and_neither_date_applied(self):
+        response = self.client.get("/audit/?date_from=2026-03-12&date_to=2026-03-11")
+        self.assertContains(
+            response, "The start date is after the end date. Neither date is applied."
+        )
+        self.assert_shows("date_from=2026-03-12&date_to=2026-03-11&status=success", "acd")
+
+    def test_the_key_filter_shows_each_key_s_public_prefix(self):
+        response = self.client.get("/audit/")
+        self.assertContains(response, f"build machines ({self.build.display_id})</option>")
 
     def test_the_valid_filters_still_apply_beside_an_invalid_one(self):
         self.assert_shows("status=failure&date_from=not-a-date", "b")

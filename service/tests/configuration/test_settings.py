@@ -60,6 +60,12 @@ class SettingsTestCase(BaseTestCase):
                 self.assertEqual(ServiceSettings.load().audit_retention_days, 90)
                 self.assert_agreement_unchanged()
 
+    def test_the_browser_offers_the_days_the_server_accepts(self):
+        response = self.client.get("/settings/")
+        self.assertContains(response, 'min="1"')
+        self.assertContains(response, 'max="36500"')
+        self.assertNotContains(response, 'min="0"')
+
     def test_zero_days_is_explained(self):
         response = self.save(retention="0")
         self.assertContains(response, "Ensure this value is greater than or equal to 1.")

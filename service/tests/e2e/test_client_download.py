@@ -75,8 +75,8 @@ def test_a_new_service_offers_its_client_and_the_pages_commands_set_it_up(
     admin = new_admin(service)
     main_page = admin.get("/").text
     created = admin.post_form("/api-keys/new/", {"name": "build machines"})
-    assert created.status_code == 200
-    key_page = created.text
+    assert created.status_code == 302
+    key_page = admin.get(created.headers["location"]).text
     secret = copyable_value(key_page, "api-key-secret")
     install = copyable_value(key_page, "install-command")
     assert install == copyable_value(main_page, "install-command")

@@ -214,12 +214,13 @@ def test_apikey_create_prints_the_secret_once_and_list_never_shows_it(running_se
     for random_part in random_parts:
         assert random_part[:12] not in page.text
 
-    for name in ["", "   ", "x" * 101]:
-        assert_one_line_error(
-            service.manage("apikey", "create", name),
-            "An API key needs a name of 1 to 100 printable characters.",
-            name,
-        )
+    for name, error in [
+        ("", "An API key needs a name."),
+        ("   ", "An API key needs a name."),
+        ("x" * 101, "The name has 101 characters; use at most 100 characters."),
+        ("Build-Mac-1", "An API key named “build-mac-1” exists already; choose another name."),
+    ]:
+        assert_one_line_error(service.manage("apikey", "create", name), error, name)
     assert service.manage("apikey", "list").stdout == listing.stdout
 
 

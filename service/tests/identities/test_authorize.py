@@ -32,6 +32,34 @@ class AuthorizeTestCase(BaseTestCase):
         self.authorize(authorize_all_keys="False")
         self.assertFalse(Identity.objects.usable_by(self.release).exists())
 
+    def test_choosing_no_key_warns_that_nobody_may_use_it(self):
+        url = f"/identities/{self.identity.pk}/authorize/"
+        response = self.client.post(url, {"authorize_all_keys": "False"}, follow=True)
+        self.assertContains(response, "Saved, but no API key may use")
+        self.assertContains(response, 'class="message warning"')
+
+    def test_under_all_keys_the_boxes_are_disabled(self):
+        response = self.client.get(f"/identities/{self.identity.pk}/authorize/")
+        self.assertContains(response, 'name="authorized_keys"', count=2)
+        self.assertContains(response, 'name="authorized_keys" value', count=2)
+        self.assertEqual(response.content.decode().count(" disabled"), 2)
+
+    def test_under_chosen_keys_the_boxes_are_enabled(self):
+        self.authorize(authorize_all_keys="False", authorized_keys=[self.release.pk])
+        response = self.client.get(f"/identities/{self.identity.pk}/authorize/")
+        self.assertNotContains(response, " disabled")
+
+    def test_under_all_keys_ticked_boxes_are_ignored(self):
+        self.authorize(authorize_all_keys="False", authorized_keys=[self.release.pk])
+        self.authorize(authorize_all_keys="True", authorized_keys=[self.laptops.pk])
+        self.identity.refresh_from_db()
+        self.assertTrue(self.identity.authorize_all_keys)
+        self.assertEqual(list(self.identity.authorized_keys.all()), [self.release])
+
+    def test_each_box_shows_the_key_s_public_prefix(self):
+        response = self.client.get(f"/identities/{self.identity.pk}/authorize/")
+        self.assertContains(response, f"laptops ({self.laptops.display_id})")
+
     def test_it_opens_the_identity_to_all_keys_again(self):
         self.authorize(authorize_all_keys="False", authorized_keys=[self.release.pk])
         self.authorize(authorize_all_keys="True")

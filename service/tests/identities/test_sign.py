@@ -66,6 +66,16 @@ class TestSignTestCase(BaseTestCase):
         self.assertContains(response, "Select a valid choice")
         self.assertFalse(AuditEvent.objects.exists())
 
+    def test_it_proposes_sha_256(self):
+        ec_identity, _ = self.store_identity(key_kind="ec256")
+        for identity, algorithm in [
+            (self.identity, "rsa-pkcs1v15-sha256"),
+            (ec_identity, "ecdsa-sha256"),
+        ]:
+            with self.subTest(algorithm=algorithm):
+                response = self.client.get(f"/identities/{identity.pk}/sign/")
+                self.assertContains(response, f'<option value="{algorithm}" selected>')
+
     def test_it_needs_something_to_sign(self):
         response = self.client.post(
             f"/identities/{self.identity.pk}/sign/", {"algorithm": "rsa-pss-sha256"}

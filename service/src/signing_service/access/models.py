@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 
 from signing_service.access import tokens
+
+NAME_MAX_LENGTH = 100
 
 
 class ApiKey(models.Model):
@@ -14,7 +17,7 @@ class ApiKey(models.Model):
     Inactive: it registers no clients, and none of its clients may list or sign.
     """
 
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
     token_id = models.CharField(max_length=tokens.ID_LENGTH, unique=True, editable=False)
     secret_hash = models.CharField(max_length=64, editable=False)
     is_active = models.BooleanField(default=True)
@@ -26,9 +29,14 @@ class ApiKey(models.Model):
     class Meta:
         ordering = ["name", "id"]
         verbose_name = "API key"
+        constraints = [
+            # "Build" and "build" in one list or menu could not be told apart.
+            models.UniqueConstraint(Lower("name"), name="api_key_name_unique_ignoring_case")
+        ]
 
     def __str__(self) -> str:
-        return self.name
+        # With the public start of the secret: how a key is told apart in menus and checkboxes.
+        return f"{self.name} ({self.display_id})"
 
     @classmethod
     def create(cls, name: str, created_by=None) -> tuple[ApiKey, str]:
@@ -38,6 +46,23 @@ class ApiKey(models.Model):
             name=name, token_id=secret.token_id, secret_hash=secret.digest, created_by=created_by
         )
         return key, secret.value
+
+    @classmethod
+    def name_problem(cls, name: str) -> str:
+        """Why ``name`` (stripped) cannot name a new key, or "" when it can: the one rule for
+        the web form and ``signing-service apikey create``."""
+        if not name:
+            return "An API key needs a name."
+        if len(name) > NAME_MAX_LENGTH:
+            return f"The name has {len(name)} characters; use at most {NAME_MAX_LENGTH} characters."
+        if not name.isprintable():
+            return "Use printable characters only (no tabs or line breaks)."
+        # The constraint's own expression, so that the check and the database agree.
+        taken = cls.objects.alias(lowered=Lower("name")).filter(lowered=Lower(models.Value(name)))
+        existing = taken.first()
+        if existing:
+            return f"An API key named “{existing.name}” exists already; choose another name."
+        return ""
 
     @classmethod
     def find(cls, secret: str) -> ApiKey | None:

@@ -7,6 +7,7 @@ app_name = "access"
 urlpatterns = [
     path("", views.key_list, name="keys"),
     path("new/", views.key_create, name="key_create"),
+    path("<int:pk>/created/", views.key_created, name="key_created"),
     path("<int:pk>/delete/", views.key_delete, name="key_delete"),
     path("<int:pk>/toggle/", views.toggle_key, name="key_toggle"),
     path("<int:pk>/clients/", views.key_clients, name="key_clients"),

@@ -28,21 +28,38 @@ def key_list(request: HttpRequest) -> HttpResponse:
     return render(request, "access/key_list.html", {"keys": keys})
 
 
-@never_cache
+# The session key under which a new key's secret waits for its one display.
+SHOW_ONCE = "api_key_to_show_once"
+
+
 @permission_required(Permission.MANAGE_API_KEYS)
 @require_http_methods(["GET", "POST"])
 def key_create(request: HttpRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         key, secret = ApiKey.create(form.cleaned_data["name"], created_by=request.user)
-        # The secret is rendered once, here, and never stored or shown again.
-        context = {
-            "key": key,
-            "secret": secret,
-            "client_setup": ClientSetup.for_request(request, api_key=secret),
-        }
-        return render(request, "access/key_created.html", context)
+        # Post/redirect/get: reloading the page that shows the secret must not make another
+        # key. The secret waits in the (server-side) session only until that page, a moment on.
+        request.session[SHOW_ONCE] = {"key": key.pk, "secret": secret}
+        return redirect("access:key_created", key.pk)
     return render(request, "access/key_create.html", {"form": form})
+
+
+@never_cache
+@permission_required(Permission.MANAGE_API_KEYS)
+def key_created(request: HttpRequest, pk: int) -> HttpResponse:
+    """The new key's secret, once: it leaves the session as it is shown, so a reload shows
+    only that it was shown."""
+    key = get_object_or_404(ApiKey, pk=pk)
+    secret = None
+    if request.session.get(SHOW_ONCE, {}).get("key") == key.pk:
+        secret = request.session.pop(SHOW_ONCE)["secret"]
+    context = {
+        "key": key,
+        "secret": secret,
+        "client_setup": ClientSetup.for_request(request, api_key=secret) if secret else None,
+    }
+    return render(request, "access/key_created.html", context)
 
 
 @permission_required(Permission.MANAGE_API_KEYS)

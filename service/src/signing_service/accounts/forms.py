@@ -80,6 +80,11 @@ class UserEditForm(forms.ModelForm):
         model = User
         fields = ["username", "is_admin", "is_active"]
         labels = {"is_active": "Active (may sign in)"}
+        # Our words, not Django's stock ones ("Designates whether…", "Required. 150…").
+        help_texts = {
+            "username": "Letters, digits and @ . + - _ only.",
+            "is_active": "An inactive user cannot sign in; their records stay.",
+        }
 
     def clean_username(self):
         username = self.cleaned_data["username"]

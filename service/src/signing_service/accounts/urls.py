@@ -13,7 +13,7 @@ urlpatterns = [
         ),
         name="login",
     ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", views.sign_out, name="logout"),
     path("password/", views.password_change, name="password_change"),
     path("agreement/", views.agreement, name="agreement"),
     path("users/", views.user_list, name="users"),

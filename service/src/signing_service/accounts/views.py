@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from axes.utils import reset as axes_reset
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout, update_session_auth_hash
 from django.http import HttpRequest, HttpResponse
@@ -17,6 +18,13 @@ from signing_service.accounts.forms import (
 )
 from signing_service.accounts.models import User, UserAgreement
 from signing_service.accounts.permissions import Permission, permission_required
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    messages.info(request, "You have been signed out.")
+    return redirect(settings.LOGOUT_REDIRECT_URL)
 
 
 @require_http_methods(["GET", "POST"])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime
 
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from django.utils.text import capfirst
 
 from signing_service.access.models import ApiKey, Client
 from signing_service.audit.export import FORMATS, in_days
@@ -15,22 +16,46 @@ from signing_service.identities.models import Identity
 DATE_INPUT = forms.DateInput(attrs={"type": "date"})
 
 
-class AuditFilterForm(forms.Form):
+class DateRangeForm(forms.Form):
+    """From and To, both days included; a start after the end keeps neither date."""
+
+    date_from = forms.DateField(label="From", widget=DATE_INPUT)
+    date_to = forms.DateField(label="To", widget=DATE_INPUT)
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            del cleaned["date_from"], cleaned["date_to"]
+            raise forms.ValidationError("The start date is after the end date.")
+        return cleaned
+
+
+def record_filter(model: type[Model], thing: str) -> forms.ModelChoiceField:
+    """An optional choice of one ``model`` row; an id that names none says so."""
+    return forms.ModelChoiceField(
+        label=capfirst(thing),
+        required=False,
+        queryset=model.objects.all(),
+        empty_label="any",
+        error_messages={"invalid_choice": f"There is no such {thing}; it may have been deleted."},
+    )
+
+
+class AuditFilterForm(DateRangeForm):
     request_type = forms.ChoiceField(
         label="Type", required=False, choices=[("", "any"), *RequestType.choices]
     )
     status = forms.ChoiceField(required=False, choices=[("", "any"), *Status.choices])
-    api_key = forms.ModelChoiceField(
-        label="API key", required=False, queryset=ApiKey.objects.all(), empty_label="any"
-    )
-    client = forms.ModelChoiceField(
-        required=False, queryset=Client.objects.all(), empty_label="any"
-    )
-    identity = forms.ModelChoiceField(
-        required=False, queryset=Identity.objects.all(), empty_label="any"
-    )
-    date_from = forms.DateField(label="From", required=False, widget=DATE_INPUT)
-    date_to = forms.DateField(label="To", required=False, widget=DATE_INPUT)
+    api_key = record_filter(ApiKey, "API key")
+    client = record_filter(Client, "client")
+    identity = record_filter(Identity, "identity")
+    field_order = ["request_type", "status", "api_key", "client", "identity"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("date_from", "date_to"):
+            self.fields[name].required = False
 
     def filter(self, events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
         """Narrow by every filter that is valid (invalid ones are reported by the form)."""
@@ -41,17 +66,8 @@ class AuditFilterForm(forms.Form):
         return in_days(events, data.get("date_from"), data.get("date_to"))
 
 
-class ExportForm(forms.Form):
-    date_from = forms.DateField(label="From", widget=DATE_INPUT)
-    date_to = forms.DateField(label="To", widget=DATE_INPUT)
+class ExportForm(DateRangeForm):
     format = forms.ChoiceField(choices=[(name, name.upper()) for name in FORMATS])
-
-    def clean(self):
-        cleaned = super().clean()
-        start, end = cleaned.get("date_from"), cleaned.get("date_to")
-        if start and end and start > end:
-            raise forms.ValidationError("The start date is after the end date.")
-        return cleaned
 
     @staticmethod
     def initial_range() -> dict[str, datetime.date]:

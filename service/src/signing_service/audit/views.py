@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.core.paginator import Paginator
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 
@@ -22,17 +22,30 @@ def event_list(request: HttpRequest) -> HttpResponse:
     if form.is_bound:
         form.is_valid()  # collects the valid filters in cleaned_data, the errors for the page
         events = form.filter(events)
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    page, page_problem = page_of(events, request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {
         "form": form,
         "page": page,
+        "page_problem": page_problem,
         "query": query.urlencode(),
         "export_form": ExportForm(initial=ExportForm.initial_range()),
         "retention_days": ServiceSettings.load().audit_retention_days,
     }
     return render(request, "audit/list.html", context)
+
+
+def page_of(events, number: str | None) -> tuple[Page, str]:
+    """The page asked for, or the nearest one and what was wrong with the number."""
+    paginator = Paginator(events, PAGE_SIZE)
+    try:
+        return paginator.page(number or 1), ""
+    except PageNotAnInteger:
+        return paginator.page(1), f"“{number}” is not a page number; this is page 1."
+    except EmptyPage:
+        last = paginator.num_pages
+        return paginator.page(last), f"There is no page {number}; this is the last, page {last}."
 
 
 @permission_required(Permission.VIEW_AUDIT)

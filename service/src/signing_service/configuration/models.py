@@ -6,6 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 DEFAULT_AUDIT_RETENTION_DAYS = 365
+AUDIT_RETENTION_DAYS_RANGE = (1, 36500)
 
 
 class ServiceSettings(models.Model):
@@ -13,7 +14,10 @@ class ServiceSettings(models.Model):
 
     audit_retention_days = models.PositiveIntegerField(
         default=DEFAULT_AUDIT_RETENTION_DAYS,
-        validators=[MinValueValidator(1), MaxValueValidator(36500)],
+        validators=[
+            MinValueValidator(AUDIT_RETENTION_DAYS_RANGE[0]),
+            MaxValueValidator(AUDIT_RETENTION_DAYS_RANGE[1]),
+        ],
         help_text="Audit records older than this are purged as new ones are written.",
     )
     clients_need_approval = models.BooleanField(

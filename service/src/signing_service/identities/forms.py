@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from signing_manager.algorithms import Algorithm
+from signing_manager.algorithms import Algorithm, default_algorithm
 from signing_service.access.models import ApiKey
 from signing_service.identities.models import Identity, read_new_identity
 from signing_service.identities.p12 import MAX_SIZE, P12Error
@@ -71,6 +71,22 @@ class AuthorizeForm(forms.ModelForm):
         model = Identity
         fields = ["authorize_all_keys", "authorized_keys"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Under "All API keys" the boxes do not apply: they are greyed out, what they send is
+        # ignored, and the keys chosen before stay for a later "only these".
+        self.fields["authorized_keys"].disabled = self.all_keys_chosen()
+
+    def all_keys_chosen(self) -> bool:
+        """Whether "All API keys" is chosen: in the submitted form, else as saved."""
+        choice = self["authorize_all_keys"]
+        return choice.field.coerce(choice.value())
+
+    def locks_everyone_out(self) -> bool:
+        """Whether the valid form leaves no API key that may use the identity."""
+        data = self.cleaned_data
+        return not data["authorize_all_keys"] and not data["authorized_keys"]
+
 
 class TestSignForm(forms.Form):
     # Signed byte for byte: no stripping of leading or trailing whitespace.
@@ -85,6 +101,8 @@ class TestSignForm(forms.Form):
             for algorithm in Algorithm
             if algorithm.key_type == identity.key_type
         ]
+        # What a client uses when it names none, never the first in the list (SHA-1).
+        self.fields["algorithm"].initial = default_algorithm(identity.certificate().public_key())
 
     def clean(self):
         cleaned = super().clean()

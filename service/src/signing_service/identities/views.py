@@ -92,7 +92,14 @@ def identity_authorize(request: HttpRequest, pk: int) -> HttpResponse:
     form = AuthorizeForm(request.POST or None, instance=identity)
     if request.method == "POST" and form.is_valid():
         form.save()
-        messages.success(request, f"Saved who may use “{identity.common_name}”.")
+        if form.locks_everyone_out():
+            messages.warning(
+                request,
+                f"Saved, but no API key may use “{identity.common_name}” now: choose at least "
+                "one key, or All API keys.",
+            )
+        else:
+            messages.success(request, f"Saved who may use “{identity.common_name}”.")
         return redirect("identities:detail", identity.pk)
     return render(request, "identities/authorize.html", {"form": form, "identity": identity})
 

@@ -17,3 +17,13 @@ document.addEventListener("click", async (event) => {
   button.textContent = "Copied";
   setTimeout(() => { button.textContent = label; }, 1500);
 });
+
+// The Authorize page: the API key boxes apply only under "Only the API keys chosen below", so
+// they are greyed out while "All API keys" is chosen (the server ignores them then too).
+document.addEventListener("change", (event) => {
+  if (event.target.name !== "authorize_all_keys") return;
+  const allKeys = event.target.value === "True";
+  for (const box of event.target.form.querySelectorAll("input[name=authorized_keys]")) {
+    box.disabled = allKeys;
+  }
+});

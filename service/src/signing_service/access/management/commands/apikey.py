@@ -22,8 +22,9 @@ class Command(BaseCommand):
         prepare_database()
         if options["action"] == "create":
             name = options["name"].strip()
-            if not name or len(name) > 100 or not name.isprintable():
-                raise CommandError("An API key needs a name of 1 to 100 printable characters.")
+            problem = ApiKey.name_problem(name)
+            if problem:
+                raise CommandError(problem)
             _, secret = ApiKey.create(name)
             self.stdout.write(secret)
             return
