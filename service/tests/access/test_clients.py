@@ -86,8 +86,8 @@ class AllClientsTestCase(ClientPagesTestCase):
         )
         self.client.force_login(self.bob)
         response = self.client.get("/api-keys/clients/")
-        self.assertContains(response, "<td>2026-03-10 12:00:05 UTC</td>")
-        self.assertContains(response, "<td>2026-03-11 08:30:00 UTC</td>")
+        self.assertContains(response, '<td class="time">2026-03-10 12:00:05 UTC</td>')
+        self.assertContains(response, '<td class="time">2026-03-11 08:30:00 UTC</td>')
 
     def test_it_marks_clients_whose_key_is_inactive(self):
         self.other.is_active = False

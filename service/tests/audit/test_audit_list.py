@@ -66,7 +66,7 @@ class AuditListTestCase(BaseTestCase):
         body = self.client.get("/audit/").content.decode()
         positions = [body.index(f"key {name}") for name in ["newest", "middle", "oldest"]]
         self.assertEqual(positions, sorted(positions))
-        self.assertIn("<td>2026-03-10 11:00:00 UTC</td>", body)
+        self.assertIn('<td class="time">2026-03-10 11:00:00 UTC</td>', body)
 
     def test_it_shows_what_a_record_holds(self):
         AuditEvent.objects.create(
