@@ -35,6 +35,7 @@ import yaml
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from signing_manager.config import key_id
 from signing_service.test import free_port, fresh_postgres_database, make_identity
 from signing_service.tls import make_self_signed_certificate
 
@@ -444,7 +445,8 @@ def test_two_replicas_share_one_database_and_the_audit_holds_every_signature(rep
     # And the service itself refuses a request for it, as for one that does not exist (the
     # README's 404 unknown_identity; the audit records inactive_identity).
     digest = hashlib.sha256((tmp_path / "file-10.bin").read_bytes()).digest()
-    token = (client.home / "config" / "signing-manager" / "client-token").read_text().strip()
+    tokens = client.home / "config" / "signing-manager" / "client-tokens"
+    token = (tokens / key_id(replicas.api_key)).read_text().strip()  # filed under its key
     status, body = replicas.api_sign(url_a, token, digest)
     assert (status, json.loads(body)["error"]["code"]) == (404, "unknown_identity"), body
     replicas.set_identity_active(replicas.a, True)
