@@ -1,5 +1,5 @@
 from signing_service.access.models import ApiKey
-from signing_service.test import BaseTestCase
+from signing_service.test import BaseTestCase, make_client
 
 
 class KeyToggleTestCase(BaseTestCase):
@@ -78,3 +78,84 @@ class KeyToggleTestCase(BaseTestCase):
         self.assertEqual(response.status_code, 302)
         self.assertTrue(response["Location"].startswith("/accounts/login/"))
         self.assert_active(True)
+
+
+class KeyToggleConfirmationTestCase(BaseTestCase):
+    """A key with clients is deactivated only after a page says what stops."""
+
+    def setUp(self):
+        self.key, _ = ApiKey.create("build machines")
+        make_client(self.key, "mac-mini-1")
+        make_client(self.key, "mac-mini-2")
+        self.url = f"/api-keys/{self.key.pk}/toggle/"
+        self.next_page = f"/api-keys/{self.key.pk}/clients/"
+
+    def assert_active(self, expected: bool):
+        self.key.refresh_from_db()
+        self.assertEqual(self.key.is_active, expected)
+
+    def test_it_asks_first_and_changes_nothing(self):
+        for user in [self.alice, self.bob]:
+            with self.subTest(user=user.username):
+                self.client.force_login(user)
+                response = self.client.post(self.url, {"next": self.next_page})
+                self.assertEqual(response.status_code, 200)
+                self.assertContains(
+                    response, f"Deactivate the API key “build machines ({self.key.display_id})”?"
+                )
+                self.assertContains(response, "2 clients will not be able to list or sign")
+                self.assertContains(response, '<input type="hidden" name="confirmed" value="1">')
+                self.assertContains(response, '<button type="submit" class="danger">Deactivate')
+                self.assertContains(response, f'<a href="{self.next_page}">Cancel</a>')
+                self.assertNotContains(response, "is inactive.")
+                self.assert_active(True)
+
+    def test_one_client_is_counted_as_one(self):
+        self.key.clients.last().delete()
+        self.client.force_login(self.bob)
+        response = self.client.post(self.url)
+        self.assertContains(response, "1 client will not be able to list or sign")
+
+    def test_the_confirmed_post_deactivates_and_goes_back(self):
+        for user in [self.alice, self.bob]:
+            with self.subTest(user=user.username):
+                self.client.force_login(user)
+                response = self.client.post(self.url, {"next": self.next_page, "confirmed": "1"})
+                self.assertRedirects(response, self.next_page, fetch_redirect_response=False)
+                self.assert_active(False)
+                response = self.client.get(self.next_page)
+                self.assertContains(response, "” is inactive.")
+                self.key.is_active = True
+                self.key.save()
+
+    def test_a_second_confirmed_post_leaves_it_inactive(self):
+        self.client.force_login(self.bob)
+        self.client.post(self.url, {"confirmed": "1"})
+        self.client.post(self.url, {"confirmed": "1"})
+        self.assert_active(False)
+
+    def test_activating_needs_no_confirmation(self):
+        self.key.is_active = False
+        self.key.save()
+        self.client.force_login(self.bob)
+        response = self.client.post(self.url)
+        self.assertRedirects(response, "/api-keys/", fetch_redirect_response=False)
+        self.assert_active(True)
+
+    def test_cancel_never_leads_to_another_site(self):
+        self.client.force_login(self.bob)
+        for next_page in ["https://evil.example/", "//evil.example/", "javascript:alert(1)"]:
+            with self.subTest(next=next_page):
+                response = self.client.post(self.url, {"next": next_page})
+                self.assertContains(response, '<a href="/api-keys/">Cancel</a>')
+                self.assertContains(
+                    response, '<input type="hidden" name="next" value="/api-keys/">'
+                )
+                self.assertNotContains(response, "evil.example")
+                self.assertNotContains(response, "javascript:")
+
+    def test_the_confirmed_post_never_goes_to_another_site(self):
+        self.client.force_login(self.bob)
+        response = self.client.post(self.url, {"next": "//evil.example/", "confirmed": "1"})
+        self.assertRedirects(response, "/api-keys/", fetch_redirect_response=False)
+        self.assert_active(False)

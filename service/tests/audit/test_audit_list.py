@@ -283,3 +283,63 @@ class AuditFilterTestCase(BaseTestCase):
 
     def test_the_valid_filters_still_apply_beside_an_invalid_one(self):
         self.assert_shows("status=failure&date_from=not-a-date", "b")
+
+
+class AuditFilterSummaryTestCase(BaseTestCase):
+    """One line above the table says which filters apply."""
+
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        cls.build, _ = ApiKey.create("build machines")
+        cls.mac = make_client(cls.build, "mac-mini-1")[0]
+        cls.app = store_identity()
+
+    def setUp(self):
+        self.client.force_login(self.alice)
+
+    def assert_summary(self, query: str, expected: str):
+        response = self.client.get("/audit/?" + query)
+        self.assertContains(response, f'<p class="filter-summary">{expected}</p>', 1, html=False)
+
+    def test_without_filters_it_shows_all_records(self):
+        for query in ["", "request_type=&status=&api_key=&client=&identity=&date_from=", "page=1"]:
+            with self.subTest(query=query):
+                self.assert_summary(query, "Showing all records")
+
+    def test_it_names_each_filter(self):
+        clear = ' — <a href="/audit/">Clear filters</a>'
+        for query, shown in [
+            ("request_type=sign&status=failure", "sign, failure"),
+            ("request_type=approve", "approve client"),
+            (
+                f"api_key={self.build.pk}",
+                f"API key “build machines” ({self.build.display_id})",
+            ),
+            (f"client={self.mac.pk}&identity={self.app.pk}", "client “mac-mini-1”, identity “"),
+            ("date_from=2026-03-01&date_to=2026-03-10", "2026-03-01 to 2026-03-10"),
+            ("date_from=2026-03-01", "from 2026-03-01"),
+            ("date_to=2026-03-10", "to 2026-03-10"),
+        ]:
+            with self.subTest(query=query):
+                response = self.client.get("/audit/?" + query)
+                self.assertContains(response, f'<p class="filter-summary">Showing: {shown}')
+                self.assertContains(response, clear, 1)
+
+    def test_it_combines_filters_in_the_form_s_order(self):
+        query = (
+            f"date_from=2026-03-01&date_to=2026-03-10&api_key={self.build.pk}"
+            "&status=failure&request_type=sign"
+        )
+        expected = (
+            f"Showing: sign, failure, API key “build machines” ({self.build.display_id}), "
+            '2026-03-01 to 2026-03-10 — <a href="/audit/">Clear filters</a>'
+        )
+        self.assert_summary(query, expected)
+
+    def test_it_leaves_out_invalid_values(self):
+        self.assert_summary("status=bogus&api_key=9999", "Showing all records")
+        self.assert_summary(
+            "status=failure&date_from=2026-03-12&date_to=2026-03-11",
+            'Showing: failure — <a href="/audit/">Clear filters</a>',
+        )

@@ -100,11 +100,23 @@ def expect_switch(scope: Locator, active: bool) -> Locator:
 
 
 def flip_switch(
-    watched, scope: Callable[[], Locator], path: str, active_now: bool, message: str | re.Pattern
+    watched,
+    scope: Callable[[], Locator],
+    path: str,
+    active_now: bool,
+    message: str | re.Pattern,
+    confirm: str = "",
 ) -> None:
     """Click the switch found by ``scope()`` on ``path``; it comes back to ``path`` flipped, and
-    stays so after a reload."""
+    stays so after a reload. With ``confirm``, a page first says so and is confirmed."""
     expect_switch(scope(), active_now).click()
+    if confirm:
+        page = watched.page
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Deactivate the ")
+        expect(page.locator("main")).to_contain_text(confirm)
+        watched.assert_styled()
+        watched.assert_clean()
+        page.get_by_role("button", name="Deactivate", exact=True).click()
     watched.expect_path(path)
     expect(watched.page.get_by_role("status").filter(has_text=message)).to_be_visible()
     expect_switch(scope(), not active_now)
@@ -275,6 +287,7 @@ def test_admin_imports_authorizes_signs_and_switches(
         "/identities/",
         active_now=True,
         message=f"Identity “{made.common_name}” is inactive.",
+        confirm="It signed once in the last 24 hours",  # the test sign above
     )
     assert identity_state(running_service, made) == "inactive"
     page.goto(running_service.url + detail_path)

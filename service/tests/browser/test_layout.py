@@ -133,6 +133,8 @@ def test_every_page_fits_a_phone_and_a_laptop_with_long_names(
         "key-clients": key_clients,
         "clients": "/api-keys/clients/",
         "audit": "/audit/",
+        # The summary line names the key with its long name.
+        "audit-filtered": f"/audit/?status=success&api_key={key_clients.split('/')[2]}",
         "settings": "/settings/",
         "users": "/accounts/users/",
         "user-add": "/accounts/users/add/",

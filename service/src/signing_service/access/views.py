@@ -18,7 +18,19 @@ from signing_service.client_address import client_address
 from signing_service.views import ClientSetup
 from signing_service.web import back_to, toggle_active_view
 
-toggle_key = toggle_active_view(ApiKey, Permission.TOGGLE_API_KEYS, "access:keys")
+
+def clients_that_stop(key: ApiKey) -> str:
+    """What deactivating ``key`` stops: its clients, if it has any."""
+    count = key.clients.count()
+    if not count:
+        return ""
+    clients = "1 client" if count == 1 else f"{count} clients"
+    return f"{clients} will not be able to list or sign until the key is active again."
+
+
+toggle_key = toggle_active_view(
+    ApiKey, Permission.TOGGLE_API_KEYS, "access:keys", what_stops=clients_that_stop
+)
 toggle_client = toggle_active_view(Client, Permission.TOGGLE_CLIENTS, "access:clients")
 
 

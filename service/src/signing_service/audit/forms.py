@@ -65,6 +65,30 @@ class AuditFilterForm(DateRangeForm):
                 events = events.filter(**{field: data[field]})
         return in_days(events, data.get("date_from"), data.get("date_to"))
 
+    def summary(self) -> list[str]:
+        """The filters ``filter`` applies, each in a few words, in the form's order."""
+        if not self.is_bound:
+            return []
+        data = self.cleaned_data
+        parts = []
+        for field in ("request_type", "status"):
+            if data.get(field):
+                parts.append(dict(self.fields[field].choices)[data[field]])
+        if key := data.get("api_key"):
+            parts.append(f"API key “{key.name}” ({key.display_id})")
+        if client := data.get("client"):
+            parts.append(f"client “{client.hostname}”")
+        if identity := data.get("identity"):
+            parts.append(f"identity “{identity.common_name}”")
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end:
+            parts.append(f"{start:%Y-%m-%d} to {end:%Y-%m-%d}")
+        elif start:
+            parts.append(f"from {start:%Y-%m-%d}")
+        elif end:
+            parts.append(f"to {end:%Y-%m-%d}")
+        return parts
+
 
 class ExportForm(DateRangeForm):
     format = forms.ChoiceField(choices=[(name, name.upper()) for name in FORMATS])

@@ -27,6 +27,7 @@ def event_list(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     context = {
         "form": form,
+        "summary": form.summary(),
         "page": page,
         "page_problem": page_problem,
         "query": query.urlencode(),

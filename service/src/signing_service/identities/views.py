@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 
 from django.contrib import messages
@@ -15,7 +16,7 @@ from django.views.decorators.http import require_http_methods
 from signing_manager.algorithms import Algorithm, verify_digest
 from signing_service.accounts.permissions import Permission, permission_required
 from signing_service.audit import records
-from signing_service.audit.models import RequestType, Source, Status
+from signing_service.audit.models import AuditEvent, RequestType, Source, Status
 from signing_service.client_address import client_address
 from signing_service.identities.certificates import describe
 from signing_service.identities.forms import AuthorizeForm, P12Form, TestSignForm
@@ -23,7 +24,25 @@ from signing_service.identities.models import Identity
 from signing_service.identities.signers import SoftwareSigner
 from signing_service.web import toggle_active_view
 
-toggle = toggle_active_view(Identity, Permission.TOGGLE_IDENTITIES, "identities:list")
+
+def recent_signatures(identity: Identity) -> str:
+    """What deactivating ``identity`` stops, if it signed in the last 24 hours."""
+    since = timezone.now() - datetime.timedelta(days=1)
+    count = AuditEvent.objects.filter(
+        identity=identity, request_type=RequestType.SIGN, status=Status.SUCCESS, created__gte=since
+    ).count()
+    if not count:
+        return ""
+    times = "once" if count == 1 else f"{count} times"
+    return (
+        f"It signed {times} in the last 24 hours; "
+        "no client will be able to sign with it until it is active again."
+    )
+
+
+toggle = toggle_active_view(
+    Identity, Permission.TOGGLE_IDENTITIES, "identities:list", what_stops=recent_signatures
+)
 
 
 @permission_required(Permission.VIEW_IDENTITIES)
