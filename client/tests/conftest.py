@@ -62,6 +62,7 @@ from signing_service.test import (
 SIGNING_MANAGER = str(Path(sys.executable).with_name("signing-manager"))
 CLI_TIMEOUT = 120
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+CONFIRMATION_FIELD = 'name="confirmed"'  # on the page that asks before deactivating
 
 
 # --- The CLI in an isolated home ----------------------------------------------------------------
@@ -393,8 +394,11 @@ class WebAdmin:
         return self
 
     def create_api_key(self, name: str) -> str:
-        """Create an API key on the web; its secret, shown once."""
-        response = self.post("/api-keys/new/", {"name": name})
+        """Create an API key on the web; its secret, shown once (on the page the form's answer
+        redirects to)."""
+        created = self.post("/api-keys/new/", {"name": name})
+        assert created.status_code == 302, created.status_code
+        response = self.client.get(created.headers["location"])
         assert response.status_code == 200, response.status_code
         match = re.search(r'id="api-key-secret" type="text" value="([^"]+)"', response.text)
         assert match, "no secret on the page"
@@ -419,8 +423,11 @@ class WebAdmin:
         return [int(pk) for pk in re.findall(r'href="/api-keys/clients/(\d+)/delete/"', page.text)]
 
     def toggle(self, action: str, page: str) -> None:
-        """Press an Active/Inactive switch (a POST form to ``action``) on ``page``."""
+        """Press an on/off switch (a POST form to ``action``) on ``page``; where the service
+        asks to confirm a deactivation (a key with clients), confirm it."""
         response = self.post(action, {"next": page}, token_from=page)
+        if response.status_code == 200 and CONFIRMATION_FIELD in response.text:
+            response = self.post(action, {"next": page, "confirmed": "1"}, token_from=page)
         assert response.status_code == 302, f"POST {action} gave {response.status_code}"
 
     def toggle_api_key(self, name: str) -> None:

@@ -167,8 +167,13 @@ class WebUser:
         return keys[name]
 
     def toggle_active(self, action: str, token_from: str) -> httpx.Response:
-        """Press the Active/Inactive switch whose form posts to ``action`` on ``token_from``."""
+        """Press the on/off switch whose form posts to ``action`` on ``token_from``; where the
+        service asks to confirm a deactivation (a key with clients, an identity used today),
+        confirm it."""
         response = self.post_form(action, {"next": token_from}, token_from=token_from)
+        if response.status_code == 200 and 'name="confirmed"' in response.text:
+            confirmed = {"next": token_from, "confirmed": "1"}
+            response = self.post_form(action, confirmed, token_from=token_from)
         assert response.status_code == 302, f"POST {action} gave {response.status_code}"
         return response
 
