@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -50,16 +52,25 @@ def load_or_create_master_key(data_dir: Path) -> bytes:
     ensure_data_dir(data_dir)
     path = data_dir / FILE_NAME
     if not path.exists():
-        text = base64.b64encode(secrets.token_bytes(KEY_SIZE)).decode() + "\n"
-        # O_EXCL: two processes starting at once must not write two different keys.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
+        create_master_key_file(path)
     return decode_master_key(path.read_text(), str(path))
+
+
+def create_master_key_file(path: Path) -> None:
+    """Write a new key to a temporary file, then link it to ``path``: the file appears whole
+    (a process starting at the same moment never reads it empty), and a key another process
+    made first is never replaced (the link fails, and that key is the one read)."""
+    text = base64.b64encode(secrets.token_bytes(KEY_SIZE)).decode() + "\n"
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # 0600
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
 
 
 def derive_key(master_key: bytes, purpose: str) -> bytes:

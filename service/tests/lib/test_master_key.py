@@ -1,6 +1,7 @@
 import base64
 import os
 import stat
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -21,6 +22,25 @@ def test_it_creates_a_private_data_dir_and_key_file_once(tmp_path):
     assert stat.S_IMODE(os.stat(data_dir).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(data_dir / "master.key").st_mode) == 0o600
     assert load_or_create_master_key(data_dir) == key
+
+
+def test_a_key_file_appears_whole_and_another_process_s_key_is_kept(tmp_path, monkeypatch):
+    """Two processes starting at once: the other makes its key first, between our look and our
+    write. We must read its key, never an empty or half-written file, and never replace it."""
+    data_dir = tmp_path / "data"
+    theirs = base64.b64encode(b"k" * 32).decode() + "\n"
+    link = os.link
+    seen_at_link = []
+
+    def other_process_first(source, destination):
+        seen_at_link.append(Path(source).read_text())  # ours is whole before it is linked
+        (data_dir / "master.key").write_text(theirs)
+        link(source, destination)
+
+    monkeypatch.setattr(os, "link", other_process_first)
+    assert load_or_create_master_key(data_dir) == b"k" * 32
+    assert len(base64.b64decode(seen_at_link[0])) == 32
+    assert sorted(path.name for path in data_dir.iterdir()) == ["master.key"]  # no leftovers
 
 
 def test_it_takes_the_key_from_the_environment(tmp_path, monkeypatch):
