@@ -180,8 +180,7 @@ class Secrets:
         name = f"client_token.{key_id(api_key)}"
         if self.keyring_available:
             return self.keyring_get(name)
-        path = self.token_dir() / key_id(api_key)
-        return (path.read_text().strip() or None) if path.exists() else None
+        return read_token_file(self.token_dir() / key_id(api_key))
 
     def set_client_token(self, api_key: str, token: str) -> None:
         if self.keyring_available:
@@ -197,8 +196,7 @@ class Secrets:
         """A token saved by an earlier version, which did not note the key it belongs to."""
         if self.keyring_available:
             return self.keyring_get("client_token")
-        path = config_dir() / "client-token"
-        return (path.read_text().strip() or None) if path.exists() else None
+        return read_token_file(config_dir() / "client-token")
 
     def delete_unbound_client_token(self) -> None:
         (config_dir() / "client-token").unlink(missing_ok=True)
@@ -229,6 +227,11 @@ class Secrets:
         if self.keyring_available:
             with contextlib.suppress(keyring.errors.PasswordDeleteError):
                 keyring.delete_password(KEYRING_SERVICE, name)
+
+
+def read_token_file(path: Path) -> str | None:
+    """A client token kept in a file where there is no keyring; None when there is none."""
+    return (path.read_text().strip() or None) if path.exists() else None
 
 
 def write_private_file(path: Path, content: str) -> None:

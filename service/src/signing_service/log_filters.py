@@ -36,6 +36,7 @@ class OneTracebackPerMinute(logging.Filter):
         with self.lock:
             last = self.shown.get(key)
             if last is None or now - last >= self.interval:
+                self.forget_older_than(now - self.interval)
                 self.shown[key] = now
                 return True
         line = record.getMessage()
@@ -43,6 +44,12 @@ class OneTracebackPerMinute(logging.Filter):
         record.msg, record.args = f"{line} [{named.rstrip(': ')}]", None
         record.exc_info = record.exc_text = None
         return True
+
+    def forget_older_than(self, moment: float) -> None:
+        """Drop errors last shown before ``moment``: a long-running process meets many
+        distinct errors (messages carry ids and values), and must not keep them all."""
+        for key in [key for key, shown in self.shown.items() if shown < moment]:
+            del self.shown[key]
 
 
 class SkipServiceUnavailable(logging.Filter):

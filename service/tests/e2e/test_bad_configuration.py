@@ -12,8 +12,11 @@ from signing_service.test import RunningService, ServiceError, make_identity
 
 
 def assert_stopped_with(service: RunningService, sentence: str) -> None:
-    with pytest.raises(ServiceError):
-        service.start()
+    try:
+        with pytest.raises(ServiceError):
+            service.start()
+    finally:
+        service.stop()  # should it have started after all, it must not outlive the test
     assert service.process.returncode == 1
     log = service.log()
     assert "Traceback" not in log, log

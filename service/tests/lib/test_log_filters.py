@@ -80,3 +80,14 @@ def test_django_request_lines_about_a_503_are_left_out_and_others_kept():
     assert keep.filter(record(500))
     assert keep.filter(record(404))
     assert keep.filter(record(None))
+
+
+def test_errors_not_seen_for_a_minute_are_forgotten():
+    clock = Clock()
+    throttle = OneTracebackPerMinute(clock=clock)
+    logger = logger_into(io.StringIO(), throttle)
+    for number in range(100):  # messages that carry a value: each a distinct error
+        fail(logger, ConnectionError(f"duplicate key {number}"))
+    clock.now += 61
+    fail(logger, ConnectionError("refused"))
+    assert list(throttle.shown) == [("ConnectionError", "refused")]
