@@ -1,4 +1,5 @@
-"""Audit records: one per client request (list, register, each digest signed) and per web test sign.
+"""Audit records: one per client request (list, register, each digest signed), per web test sign
+and per admin action (``request_type`` admin, with ``action`` and ``changes``).
 
 A record keeps a snapshot of the names involved, so it still reads correctly after the API key,
 client or identity is deleted. It never holds a secret.
@@ -17,6 +18,8 @@ class RequestType(models.TextChoices):
     REGISTER = "register", "register"
     APPROVE = "approve", "approve client"
     REJECT = "reject", "reject client"
+    # What a person did through the web or the ops command line; ``action`` says which.
+    ADMIN = "admin", "admin action"
 
 
 class Status(models.TextChoices):
@@ -57,6 +60,14 @@ class AuditEvent(models.Model):
     algorithm = models.CharField(max_length=32, blank=True)
     digest = models.CharField(max_length=128, blank=True, help_text="Hex of the signed digest.")
     address = models.GenericIPAddressField(null=True, blank=True)
+    action = models.CharField(
+        max_length=48, blank=True, help_text="For admin records: what was done (identity.toggle)."
+    )
+    changes = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="For admin records: {field: [before, after]} or other details; never a secret.",
+    )
     count = models.PositiveIntegerField(
         default=1, help_text="Requests this record stands for (failed authentications aggregate)."
     )

@@ -42,6 +42,8 @@ def build(
     algorithm: str = "",
     digest: bytes = b"",
     address: str | None = None,
+    action: str = "",
+    changes: dict | None = None,
 ) -> AuditEvent:
     """An unsaved audit record, with snapshots of the names involved."""
     return AuditEvent(
@@ -62,6 +64,8 @@ def build(
         algorithm=str(algorithm),
         digest=digest.hex()[:128],
         address=address,
+        action=action,
+        changes=changes or {},
     )
 
 
