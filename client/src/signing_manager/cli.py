@@ -11,6 +11,7 @@
     signing-manager productsign --sign IDENTITY [--force] SOURCE.pkg DESTINATION.pkg
     signing-manager pkgutil --check-signature PKG
     signing-manager log [--path]
+    signing-manager                                    the window (with a display; else this help)
 
 IDENTITY is a SHA-1 fingerprint or a common name. Errors are one sentence and exit status 1;
 ``-d`` adds debug lines to the log (and shows tracebacks).
@@ -38,7 +39,6 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from rich.console import Console
 from rich.table import Table
 
@@ -64,8 +64,10 @@ from signing_manager.errors import (
     SigningManagerError,
     one_line,
 )
+from signing_manager.gui import launch
 from signing_manager.key_usage import signs_installers
 from signing_manager.logs import log_path, set_up_logging
+from signing_manager.menu import copied_line, pem, summary_lines
 from signing_manager.pkg.signing import sign_archive
 from signing_manager.pkg.verify import check_archive, judge_trust
 from signing_manager.pkg.verify import describe as describe_package
@@ -224,6 +226,8 @@ def add_timestamp_option(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv and launch.display_available() and launch.qt_installed():
+        return launch.main([])  # the app, as the guide's is opened
     parser = build_parser()
     arguments = parse(parser, argv)
     debug = arguments.d and not arguments.s  # with -s, -d is a setting to save, not this run's
@@ -295,23 +299,31 @@ def run(parser: argparse.ArgumentParser, arguments, settings: Settings) -> int:
             "or add it to a command for that run"
         )
     parser.print_help()
+    if launch.display_available() and not launch.qt_installed():
+        print(launch.MISSING_QT, file=sys.stderr)
     return 0
 
 
 def save(arguments, settings: Settings) -> int:
     if not (arguments.i and arguments.a):
         raise ConfigurationError("-s needs both -i URL and -a API_KEY.")
-    url = service_url(arguments.i)
+    save_settings(settings, arguments.i, trust_self_signed=arguments.u, debug=arguments.d)
+    return save_api_key(Secrets(), arguments.a)
+
+
+def save_settings(settings: Settings, url: str, *, trust_self_signed: bool, debug: bool) -> None:
+    """Save the service URL and flags (``-s``, and the window's Preferences). Saving again
+    re-trusts: the pin is dropped, so the next use pins the certificate then presented."""
+    url = service_url(url)
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
         raise ConfigurationError(f"The service URL must look like https://host:port, not {url}.")
     settings.api_host = url
-    settings.trust_self_signed = arguments.u
-    settings.debug = arguments.d
-    settings.pinned_sha256 = ""  # saving again re-trusts: the next use pins what is presented
+    settings.trust_self_signed = trust_self_signed
+    settings.debug = debug
+    settings.pinned_sha256 = ""
     settings.save()
     (config_dir() / PIN_FILE).unlink(missing_ok=True)
-    return save_api_key(Secrets(), arguments.a)
 
 
 def save_api_key(secrets: Secrets, api_key: str) -> int:
@@ -446,35 +458,14 @@ def identity_command(settings: Settings, arguments) -> int:
     finally:
         service.close()
     if arguments.what == "show":
-        return show_identity(identity)
-    sha1 = identity.sha1.upper()
-    line = {
-        "cn": identity.common_name,
-        "sha1": sha1,
-        "codesign": f'signing-manager codesign -f -s "{sha1}"',
-        "productsign": f'signing-manager productsign --sign "{sha1}" source.pkg destination.pkg',
-    }[arguments.what]
+        print("\n".join(summary_lines(identity)))
+        print(pem(identity.certificate), end="")
+        return 0
+    line = copied_line(identity, arguments.what)
     print(line)
     if arguments.copy:
         copy_to_clipboard(line)
         print("Copied to the clipboard.", file=sys.stderr)
-    return 0
-
-
-def show_identity(identity: RemoteIdentity) -> int:
-    sha1 = identity.sha1.upper()
-    certificate = identity.certificate
-    print(f"Common name: {identity.common_name}")
-    print(f"Subject:     {certificate.subject.rfc4514_string()}")
-    print(f"Issuer:      {certificate.issuer.rfc4514_string()}")
-    print(f"SHA-1:       {sha1}")
-    print(f"SHA-256:     {identity.sha256.upper()}")
-    print(
-        f"Valid:       {certificate.not_valid_before_utc:%Y-%m-%d} to "
-        f"{certificate.not_valid_after_utc:%Y-%m-%d}"
-    )
-    print(f"Key:         {identity.key_type} {identity.key_size}")
-    print(certificate.public_bytes(serialization.Encoding.PEM).decode(), end="")
     return 0
 
 

@@ -142,6 +142,13 @@ def expected_sha256() -> str:
     return fingerprint
 
 
+def pin_needed(settings: Settings) -> bool:
+    """Whether the next connection pins the certificate the service presents (trust
+    self-signed, nothing pinned yet), which the window asks about first."""
+    pinned = settings.pinned_sha256 and (config_dir() / PIN_FILE).exists()
+    return settings.trust_self_signed and not pinned and not expected_sha256()
+
+
 def pinned_context(pem: str) -> ssl.SSLContext:
     """A context that trusts exactly this certificate, whatever name the URL uses."""
     context = ssl.create_default_context(cadata=pem)
@@ -189,10 +196,9 @@ class ServiceClient:
             return pinned_context(self.presented_as_expected(expected))
         if not self.settings.trust_self_signed:
             return ssl.create_default_context()
-        pin_path = config_dir() / PIN_FILE
-        if not self.settings.pinned_sha256 or not pin_path.exists():
+        if pin_needed(self.settings):
             self.pin(presented_certificate(self.settings.api_host))
-        return pinned_context(pin_path.read_text())
+        return pinned_context((config_dir() / PIN_FILE).read_text())
 
     def presented_as_expected(self, expected: str) -> str:
         pem = presented_certificate(self.settings.api_host)
