@@ -80,9 +80,10 @@ def home(tmp_path, monkeypatch) -> Iterator[MemoryKeyring]:
     keyring.set_keyring(before)
 
 
-def remote_identity(common_name: str, *, days: int = 365, expired: bool = False):
-    """An identity as the service lists it, and the signer with its key."""
-    key = cached_key("rsa2048")
+def remote_identity(common_name: str, index: int, *, days: int = 365, expired: bool = False):
+    """An identity as the service lists it, and the signer with its key (the ``index``th
+    shared test key)."""
+    key = cached_key("rsa2048", index)
     certificate = make_certificate(
         key, common_name, valid_days=days, expired=expired, installer=True
     )
@@ -104,9 +105,9 @@ def remote_identity(common_name: str, *, days: int = 365, expired: bool = False)
 def made_identities() -> dict[str, tuple[RemoteIdentity, LocalSigner]]:
     """Three identities: valid for a year, expiring in 10 days, expired."""
     return {
-        "valid": remote_identity("Developer ID Application: Valid (ABCDE12345)"),
-        "soon": remote_identity("Apple Development: Soon (ABCDE12345)", days=12),
-        "expired": remote_identity("Developer ID Installer: Old (ABCDE12345)", expired=True),
+        "valid": remote_identity("Developer ID Application: Valid (ABCDE12345)", 0),
+        "soon": remote_identity("Apple Development: Soon (ABCDE12345)", 1, days=12),
+        "expired": remote_identity("Developer ID Installer: Old (ABCDE12345)", 2, expired=True),
     }
 
 

@@ -94,7 +94,6 @@ def sign_dropped(
         else:
             sign_file(path, guarded, SigningOptions(identifier="", force=True))
             message = f"Signed {path.name}."
-        progress(1, 1)
     except SigningManagerError as error:
         return Outcome(path, False, one_line(error))
     return Outcome(path, True, message)

@@ -168,12 +168,11 @@ class CertificatesWindow(QMainWindow):
         self.signing_panel = SigningPanel()
         self.signing_panel.hide()
         self.signing_panel.cancel.clicked.connect(self.cancel_signing)
-        parts = QSplitter(Qt.Orientation.Vertical)
-        parts.addWidget(sides)
-        parts.addWidget(self.signing_panel)
-        parts.setStretchFactor(0, 3)
-        parts.setStretchFactor(1, 1)
-        self.setCentralWidget(parts)
+        self.parts = QSplitter(Qt.Orientation.Vertical)
+        self.parts.addWidget(sides)
+        self.parts.addWidget(self.signing_panel)
+        self.parts.setCollapsible(1, False)
+        self.setCentralWidget(self.parts)
 
     def build_actions(self, apple_forms: bool) -> dict[str, QAction]:
         actions: dict[str, QAction] = {}
@@ -472,6 +471,9 @@ class CertificatesWindow(QMainWindow):
         cancelled = self.signing = threading.Event()
         settings = self.settings
         self.signing_panel.start(paths, identity.common_name)
+        if self.parts.sizes()[1] == 0:  # shown for the first time: a third of the height
+            height = sum(self.parts.sizes())
+            self.parts.setSizes([height - height // 3, height // 3])
 
         def work(report):
             with self.backend.signer(settings, identity) as signer:
