@@ -228,3 +228,62 @@ def refreshed(window, configured, qtbot):
     window.start()
     qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=WAIT_MS)
     return window
+
+
+class Ui:
+    """Acting on a window as a person does: selecting a row, dropping files, finding a box."""
+
+    def __init__(self, qtbot):
+        self.qtbot = qtbot
+
+    @staticmethod
+    def row_sha1(window, row: int) -> str:
+        return window.proxy.identity(window.proxy.index(row, 0)).sha1
+
+    def listed(self, window, sha1: str) -> bool:
+        return any(self.row_sha1(window, row) == sha1 for row in range(window.proxy.rowCount()))
+
+    def select(self, window, identity) -> None:
+        """Select the row of ``identity`` (a ``RemoteIdentity``, or anything with a sha1)."""
+        for row in range(window.proxy.rowCount()):
+            if self.row_sha1(window, row) == identity.sha1:
+                window.table.selectRow(row)
+                return
+        raise AssertionError(f"{identity.sha1} is not listed")
+
+    @staticmethod
+    def drop(window, paths) -> None:
+        """Drag the files over the window and drop them, as a file manager does."""
+        from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+        from PySide6.QtGui import QDragEnterEvent, QDropEvent
+        from PySide6.QtWidgets import QApplication
+
+        data = QMimeData()
+        data.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
+        arguments = (
+            QPointF(40, 40),
+            Qt.DropAction.CopyAction,
+            data,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
+        enter = QDragEnterEvent(*arguments)
+        QApplication.sendEvent(window, enter)
+        assert enter.isAccepted(), "the window refused the drag"
+        QApplication.sendEvent(window, QDropEvent(*arguments))
+
+    def wait_for_box(self, window, title: str):
+        """The message box of that title, once it shows."""
+        from PySide6.QtWidgets import QMessageBox
+
+        self.qtbot.waitUntil(
+            lambda: window.findChild(QMessageBox, title) is not None, timeout=WAIT_MS
+        )
+        box = window.findChild(QMessageBox, title)
+        self.qtbot.waitUntil(box.isVisible, timeout=WAIT_MS)
+        return box
+
+
+@pytest.fixture
+def ui(qtbot) -> Ui:
+    return Ui(qtbot)

@@ -11,9 +11,7 @@ import pytest
 
 pytest.importorskip("PySide6", reason="the window's tests need PySide6 (the gui extra)")
 
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import Qt
 
 from signing_manager.codesign.assessment import Judgement
 from signing_manager.codesign.command import verify_path
@@ -32,14 +30,6 @@ def folder(tmp_path):
     return made
 
 
-def select(window, made) -> None:
-    for row in range(window.proxy.rowCount()):
-        if window.proxy.identity(window.proxy.index(row, 0)).sha1 == made.sha1:
-            window.table.selectRow(row)
-            return
-    raise AssertionError(made.common_name)
-
-
 def code_problems(path) -> list[str]:
     """What ``codesign -v`` finds wrong, trusting the test CA as a company's root."""
     problems, _ = verify_path(path, Judgement((*load_anchors(None), fake_ca()[0]), None))
@@ -55,34 +45,22 @@ def app_bundle(folder, machos):
     return bundle
 
 
-def drop(window, paths) -> None:
-    """Drag the files over the window and drop them, as a file manager does."""
-    data = QMimeData()
-    data.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
-    action = Qt.DropAction.CopyAction
-    buttons, modifiers = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    enter = QDragEnterEvent(QPointF(50, 50), action, data, buttons, modifiers)
-    QApplication.sendEvent(window, enter)
-    assert enter.isAccepted()
-    QApplication.sendEvent(window, QDropEvent(QPointF(50, 50), action, data, buttons, modifiers))
-
-
 def wait_until_done(window, qtbot) -> None:
     qtbot.waitUntil(lambda: window.signing is None, timeout=WAIT_MS)
 
 
 def test_dropped_code_bundles_and_packages_are_signed_with_the_selected_identity(
-    refreshed, qtbot, made_identities, machos, packages, folder
+    refreshed, qtbot, ui, made_identities, machos, packages, folder
 ):
     identity = made_identities["valid"][0]
-    select(refreshed, identity)
+    ui.select(refreshed, identity)
     tool = machos.copy("arm64-exe", folder, "tool")
     bundle = app_bundle(folder, machos)
     package = folder / "Installer.pkg"
     package.write_bytes(packages.build("product"))
     original_package = package.read_bytes()
 
-    drop(refreshed, [tool, bundle, package])
+    ui.drop(refreshed, [tool, bundle, package])
     wait_until_done(refreshed, qtbot)
 
     panel = refreshed.signing_panel
@@ -103,8 +81,10 @@ def test_dropped_code_bundles_and_packages_are_signed_with_the_selected_identity
     assert package.read_bytes() == original_package  # the package's output is beside it
 
 
-def test_a_package_shows_its_progress_in_bytes(refreshed, qtbot, made_identities, packages, folder):
-    select(refreshed, made_identities["valid"][0])
+def test_a_package_shows_its_progress_in_bytes(
+    refreshed, qtbot, ui, made_identities, packages, folder
+):
+    ui.select(refreshed, made_identities["valid"][0])
     package = folder / "files.pkg"
     package.write_bytes(packages.build("uncompressed"))
     seen: list[tuple[int, int]] = []
@@ -123,9 +103,9 @@ def test_a_package_shows_its_progress_in_bytes(refreshed, qtbot, made_identities
 
 
 def test_cancel_stops_the_batch_and_writes_nothing(
-    refreshed, qtbot, made_identities, backend, machos, folder
+    refreshed, qtbot, ui, made_identities, backend, machos, folder
 ):
-    select(refreshed, made_identities["valid"][0])
+    ui.select(refreshed, made_identities["valid"][0])
     first, second = (machos.copy("x86_64-exe", folder, name) for name in ("one", "two"))
     before = first.read_bytes(), second.read_bytes()
     backend.gate = threading.Event()
@@ -151,12 +131,12 @@ class LyingService:
 
 
 def test_a_signature_that_does_not_check_out_leaves_the_input_untouched(
-    refreshed, qtbot, made_identities, backend, machos, packages, folder
+    refreshed, qtbot, ui, made_identities, backend, machos, packages, folder
 ):
     identity, _ = made_identities["valid"]
     _, other = made_identities["soon"]
     backend.signer_for = lambda made, signer: RemoteSigner(LyingService(other), made)
-    select(refreshed, identity)
+    ui.select(refreshed, identity)
     tool = machos.copy("arm64-exe", folder, "tool")
     package = folder / "Installer.pkg"
     package.write_bytes(packages.build("files"))
@@ -175,9 +155,9 @@ def test_a_signature_that_does_not_check_out_leaves_the_input_untouched(
 
 
 def test_what_cannot_be_signed_says_why_and_is_left_alone(
-    refreshed, qtbot, made_identities, folder
+    refreshed, qtbot, ui, made_identities, folder
 ):
-    select(refreshed, made_identities["valid"][0])
+    ui.select(refreshed, made_identities["valid"][0])
     text = folder / "notes.txt"
     text.write_text("not code\n")
     refreshed.sign_paths([text, folder / "missing"])
@@ -189,12 +169,12 @@ def test_what_cannot_be_signed_says_why_and_is_left_alone(
     assert text.read_text() == "not code\n"
 
 
-def test_a_drop_without_a_selected_identity_asks_for_one(refreshed, qtbot, folder):
+def test_a_drop_without_a_selected_identity_asks_for_one(refreshed, qtbot, ui, folder):
     refreshed.table.clearSelection()
     refreshed.dialogs.shown.clear()
     target = folder / "tool"
     target.write_bytes(b"\0")
-    drop(refreshed, [target])
+    ui.drop(refreshed, [target])
     assert refreshed.dialogs.shown == [
         (
             "warning",

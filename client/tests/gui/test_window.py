@@ -9,7 +9,7 @@ pytest.importorskip("PySide6", reason="the window's tests need PySide6 (the gui 
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
 from signing_manager.config import Secrets, Settings, config_dir
 from signing_manager.errors import CertificateChanged, ConnectionFailed, ServiceRefused
@@ -37,15 +37,6 @@ def press_ok(window) -> None:
 
 def sha1(identity) -> str:
     return identity.sha1.upper()
-
-
-def select(window, made) -> None:
-    """Select the row of ``made`` (an identity)."""
-    for row in range(window.proxy.rowCount()):
-        if window.proxy.identity(window.proxy.index(row, 0)).sha1 == made.sha1:
-            window.table.selectRow(row)
-            return
-    raise AssertionError(f"{made.common_name} is not listed")
 
 
 def shown_texts(window) -> list[list[str]]:
@@ -162,14 +153,14 @@ def test_a_self_signed_service_is_pinned_only_after_the_user_says_so(
     assert len(dialogs.shown) == 2
 
 
-def test_the_real_pinning_question_is_a_box_that_pins_on_trust(qtbot, home, backend):
+def test_the_real_pinning_question_is_a_box_that_pins_on_trust(ui, qtbot, home, backend):
     window = CertificatesWindow(backend=backend, apple_forms=False)
     qtbot.addWidget(window)
     window.show()
     window.start()
     fill_preferences(window, qtbot, "https://signing.test:8443", KEY, trust=True)
     press_ok(window)
-    box = wait_for_box(window, qtbot, "Trust this service's certificate?")
+    box = ui.wait_for_box(window, "Trust this service's certificate?")
     assert colon_hex(sha256_of_pem(backend.presented)) in box.informativeText()
     trust = next(b for b in box.buttons() if b.text() == "Trust")
     trust.click()
@@ -223,9 +214,9 @@ def test_the_filter_matches_any_column_in_any_case(refreshed, made_identities):
     assert [row[0] for row in shown_texts(refreshed)] == [valid.common_name]
 
 
-def test_the_detail_pane_shows_the_selected_certificate(refreshed, made_identities):
+def test_the_detail_pane_shows_the_selected_certificate(ui, refreshed, made_identities):
     valid = made_identities["valid"][0]
-    select(refreshed, valid)
+    ui.select(refreshed, valid)
     text = refreshed.detail.toPlainText()
     assert f"SHA-1:       {sha1(valid)}" in text
     assert "-----BEGIN CERTIFICATE-----" in text
@@ -252,13 +243,13 @@ def test_a_refresh_error_is_a_dialog_with_the_clis_sentence(refreshed, qtbot, ba
     assert refreshed.model.rowCount() == 3  # the last listing stays
 
 
-def test_a_refresh_error_shows_in_a_real_message_box(qtbot, home, configured, backend):
+def test_a_refresh_error_shows_in_a_real_message_box(ui, qtbot, home, configured, backend):
     backend.error = ConnectionFailed("The host signing.test is unknown: check the URL.")
     window = CertificatesWindow(backend=backend, apple_forms=False)
     qtbot.addWidget(window)
     window.show()
     window.start()
-    box = wait_for_box(window, qtbot, "Refresh failed")
+    box = ui.wait_for_box(window, "Refresh failed")
     assert box.informativeText() == "The host signing.test is unknown: check the URL."
     assert isinstance(window.dialogs, Dialogs)
 
@@ -316,10 +307,10 @@ def press(window, qtbot, key, modifiers) -> None:
 
 @pytest.mark.parametrize(("name", "shortcut", "key", "expected"), COPIES)
 def test_each_copy_puts_the_line_on_the_clipboard_by_its_shortcut(
-    refreshed, qtbot, made_identities, name, shortcut, key, expected
+    ui, refreshed, qtbot, made_identities, name, shortcut, key, expected
 ):
     identity = made_identities["soon"][0]
-    select(refreshed, identity)
+    ui.select(refreshed, identity)
     QGuiApplication.clipboard().clear()
     assert refreshed.operations[name].shortcut() == QKeySequence(shortcut)
     press(refreshed, qtbot, key, CTRL_ALT)
@@ -328,7 +319,7 @@ def test_each_copy_puts_the_line_on_the_clipboard_by_its_shortcut(
 
 @pytest.mark.parametrize(("name", "shortcut", "key", "expected"), COPIES)
 def test_each_copy_is_in_the_menu_bar_toolbar_and_context_menu(
-    refreshed, made_identities, name, shortcut, key, expected
+    ui, refreshed, made_identities, name, shortcut, key, expected
 ):
     action = refreshed.operations[name]
     menus = [m.menu() for m in refreshed.menuBar().actions() if m.menu()]
@@ -337,16 +328,16 @@ def test_each_copy_is_in_the_menu_bar_toolbar_and_context_menu(
     assert action in toolbar.actions()
     assert action in refreshed.identity_actions()  # what the context menu shows
     identity = made_identities["valid"][0]
-    select(refreshed, identity)
+    ui.select(refreshed, identity)
     QGuiApplication.clipboard().clear()
     action.trigger()
     assert QGuiApplication.clipboard().text() == expected(identity)
 
 
-def test_the_context_menu_offers_the_operations(refreshed, qtbot, made_identities):
+def test_the_context_menu_offers_the_operations(ui, refreshed, qtbot, made_identities):
     from PySide6.QtWidgets import QMenu
 
-    select(refreshed, made_identities["valid"][0])
+    ui.select(refreshed, made_identities["valid"][0])
     rect = refreshed.table.visualRect(refreshed.proxy.index(0, 0))
     refreshed.show_context_menu(rect.center())
     menu = next(m for m in refreshed.findChildren(QMenu) if m.isVisible())
@@ -384,9 +375,9 @@ def test_apple_forms_are_offered_on_macos(qtbot, home, backend, dialogs, made_id
     )
 
 
-def test_show_certificate_by_its_shortcut(refreshed, qtbot, made_identities):
+def test_show_certificate_by_its_shortcut(ui, refreshed, qtbot, made_identities):
     identity = made_identities["valid"][0]
-    select(refreshed, identity)
+    ui.select(refreshed, identity)
     assert refreshed.operations["show_certificate"].shortcut() == QKeySequence("Ctrl+Alt+E")
     press(refreshed, qtbot, Qt.Key.Key_E, CTRL_ALT)
     dialog = refreshed.findChild(CertificateDialog, "certificate")
@@ -443,10 +434,3 @@ def test_show_certificates_window_by_its_shortcut(refreshed, qtbot):
     press(refreshed, qtbot, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: not refreshed.isMinimized(), timeout=WAIT_MS)
     assert refreshed.isVisible()
-
-
-def wait_for_box(window, qtbot, title: str) -> QMessageBox:
-    qtbot.waitUntil(lambda: window.findChild(QMessageBox, title) is not None, timeout=WAIT_MS)
-    box = window.findChild(QMessageBox, title)
-    qtbot.waitUntil(box.isVisible, timeout=WAIT_MS)
-    return box
