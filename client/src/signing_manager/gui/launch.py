@@ -4,7 +4,6 @@ whether a window can open and say how to get one."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 
@@ -15,7 +14,11 @@ MISSING_QT = (
 
 
 def qt_installed() -> bool:
-    return importlib.util.find_spec("PySide6") is not None
+    try:
+        import PySide6  # noqa: F401 - only whether it imports
+    except ImportError:
+        return False
+    return True
 
 
 def display_available() -> bool:

@@ -73,6 +73,16 @@ COPIES = {
     "copy_codesign": ("codesign", "Copy “codesign” Command"),
     "copy_productsign": ("productsign", "Copy “productsign” Command"),
 }
+# Shorter names on the toolbar, so that it fits a small window.
+TOOLBAR_NAMES = {
+    "copy_cn": "Copy Name",
+    "copy_sha1": "Copy SHA-1",
+    "copy_codesign": "Copy codesign",
+    "copy_productsign": "Copy productsign",
+    "show_certificate": "Certificate",
+    "show_log": "Log",
+    "preferences": "Preferences",
+}
 APPLE_COPIES = {
     "copy_apple_codesign": (apple_codesign_command, "Copy Apple's “codesign” Command"),
     "copy_apple_productsign": (apple_productsign_command, "Copy Apple's “productsign” Command"),
@@ -230,6 +240,8 @@ class CertificatesWindow(QMainWindow):
         toolbar.addSeparator()
         toolbar.addAction(self.operations["show_log"])
         toolbar.addAction(self.operations["preferences"])
+        for name, short in TOOLBAR_NAMES.items():
+            self.operations[name].setIconText(short)
 
     def build_status_bar(self) -> None:
         self.service_label = QLabel()
