@@ -50,7 +50,8 @@ def test_without_pyside6_the_window_command_says_how_to_install_it():
     assert result.returncode == 1
     assert result.stderr == (
         "signing-manager: the window needs PySide6: install the client with its gui extra "
-        "(pipx install 'signing-manager[gui]', or pip install 'signing-manager[gui]').\n"
+        "(pipx install './signing_manager-VERSION-py3-none-any.whl[gui]', the wheel the Signing "
+        "Service offers; or pip install 'signing-manager[gui]').\n"
     )
 
 

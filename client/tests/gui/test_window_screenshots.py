@@ -23,7 +23,7 @@ from signing_service.test import make_identity
 pytestmark = pytest.mark.e2e
 
 SCREENSHOTS = Path(os.environ.get("SIGNING_TEST_SCREENSHOTS", "/tmp/window-screenshots"))
-SIZES = ("1280x800", "760x480")
+SIZES = ("1280x800", "900x560")
 SCRIPT = Path(__file__).with_name("window_screenshots.py")
 START_SECONDS = 30
 

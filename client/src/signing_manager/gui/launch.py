@@ -9,7 +9,8 @@ import sys
 
 MISSING_QT = (
     "signing-manager: the window needs PySide6: install the client with its gui extra "
-    "(pipx install 'signing-manager[gui]', or pip install 'signing-manager[gui]')."
+    "(pipx install './signing_manager-VERSION-py3-none-any.whl[gui]', the wheel the Signing "
+    "Service offers; or pip install 'signing-manager[gui]')."
 )
 
 

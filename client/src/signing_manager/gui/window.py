@@ -164,24 +164,22 @@ class CertificatesWindow(QMainWindow):
                            "selected certificate.")  # fmt: skip
         self.hint.setWordWrap(True)
 
-        left = QWidget()
-        column = QVBoxLayout(left)
+        listing = QWidget()
+        column = QVBoxLayout(listing)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.filter)
         column.addWidget(self.table)
         column.addWidget(self.hint)
-        sides = QSplitter(Qt.Orientation.Horizontal)
-        sides.addWidget(left)
-        sides.addWidget(self.detail)
-        sides.setStretchFactor(0, 3)
-        sides.setStretchFactor(1, 2)
         self.signing_panel = SigningPanel()
         self.signing_panel.hide()
         self.signing_panel.cancel.clicked.connect(self.cancel_signing)
+        # One above the other, so the table has the window's width for names and SHA-1s.
         self.parts = QSplitter(Qt.Orientation.Vertical)
-        self.parts.addWidget(sides)
-        self.parts.addWidget(self.signing_panel)
-        self.parts.setCollapsible(1, False)
+        for part in (listing, self.detail, self.signing_panel):
+            self.parts.addWidget(part)
+            self.parts.setCollapsible(self.parts.count() - 1, False)
+        self.parts.setStretchFactor(0, 3)
+        self.parts.setStretchFactor(1, 2)
         self.setCentralWidget(self.parts)
 
     def build_actions(self, apple_forms: bool) -> dict[str, QAction]:
@@ -483,9 +481,9 @@ class CertificatesWindow(QMainWindow):
         cancelled = self.signing = threading.Event()
         settings = self.settings
         self.signing_panel.start(paths, identity.common_name)
-        if self.parts.sizes()[1] == 0:  # shown for the first time: a third of the height
-            height = sum(self.parts.sizes())
-            self.parts.setSizes([height - height // 3, height // 3])
+        listing, detail, panel = self.parts.sizes()
+        if panel == 0:  # shown for the first time: half of the detail pane's height
+            self.parts.setSizes([listing, detail - detail // 2, detail // 2])
 
         def work(report):
             with self.backend.signer(settings, identity) as signer:
