@@ -17,6 +17,7 @@ Every wait has a timeout (``WAIT_MS``): a window that never answers fails the te
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -78,6 +79,11 @@ def home(tmp_path, monkeypatch) -> Iterator[MemoryKeyring]:
     keyring.set_keyring(memory)
     yield memory
     keyring.set_keyring(before)
+    logger = logging.getLogger("signing_manager")  # the window may have set up the log
+    for handler in logger.handlers:
+        handler.close()
+    logger.handlers.clear()
+    logger.setLevel(logging.NOTSET)
 
 
 def remote_identity(common_name: str, index: int, *, days: int = 365, expired: bool = False):

@@ -3,6 +3,8 @@ operation by its menu item, its shortcut and the context menu (offscreen, a fake
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 pytest.importorskip("PySide6", reason="the window's tests need PySide6 (the gui extra)")
@@ -74,6 +76,8 @@ def test_preferences_show_a_saved_key_as_set_and_keep_it(refreshed, qtbot, home)
     dialog.debug.setChecked(True)
     press_ok(refreshed)
     assert Settings.load().debug is True
+    logging.getLogger("signing_manager.test").debug("a debug line")  # logged from now on
+    assert "DEBUG signing_manager.test: a debug line" in log_path().read_text()
     assert Secrets().api_key() == KEY  # kept
 
 
@@ -178,7 +182,14 @@ def test_a_changed_certificate_is_a_warning_naming_both_fingerprints(refreshed, 
     refreshed.dialogs.shown.clear()
     refreshed.operations["refresh"].trigger()
     qtbot.waitUntil(lambda: bool(refreshed.dialogs.shown), timeout=WAIT_MS)
-    assert refreshed.dialogs.shown == [("warning", "The service's certificate changed", sentence)]
+    assert refreshed.dialogs.shown == [
+        (
+            "warning",
+            "The service's certificate changed",
+            f"{sentence}\n\nIn this window, Preferences and OK trust the certificate presented "
+            "next.",
+        )
+    ]
 
 
 # --- Refresh ------------------------------------------------------------------------------
@@ -407,8 +418,6 @@ def test_refresh_by_its_shortcut(refreshed, qtbot, backend):
 
 
 def test_show_log_follows_the_log_by_its_shortcut(refreshed, qtbot):
-    import logging
-
     assert refreshed.operations["show_log"].shortcut() == QKeySequence("Ctrl+L")
     log_path().parent.mkdir(parents=True, exist_ok=True)
     log_path().write_text("first line\n")
@@ -424,7 +433,6 @@ def test_show_log_follows_the_log_by_its_shortcut(refreshed, qtbot):
     )
     log_path().write_text("new\n")  # replaced: read again from the start
     qtbot.waitUntil(lambda: log_window.text.toPlainText() == "new\n", timeout=WAIT_MS)
-    logging.getLogger("signing_manager").handlers.clear()
     log_window.close()
 
 

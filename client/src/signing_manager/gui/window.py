@@ -14,6 +14,7 @@ Files, bundles and packages dropped on the window are signed with the selected i
 from __future__ import annotations
 
 import datetime
+import logging
 import sys
 import threading
 from pathlib import Path
@@ -45,7 +46,7 @@ from signing_manager.gui.log_window import LogWindow
 from signing_manager.gui.preferences import PreferencesDialog
 from signing_manager.gui.signing_panel import SigningPanel
 from signing_manager.gui.tasks import Task
-from signing_manager.logs import log_path
+from signing_manager.logs import log_path, set_up_logging
 from signing_manager.menu import (
     apple_codesign_command,
     apple_productsign_command,
@@ -53,6 +54,10 @@ from signing_manager.menu import (
     copied_line,
 )
 from signing_manager.service import RemoteIdentity, colon_hex, pin_needed, sha256_of_pem
+
+log = logging.getLogger(__name__)
+# What a changed certificate's warning adds to the CLI's sentence: how to do it here.
+RETRUST_HERE = "In this window, Preferences and OK trust the certificate presented next."
 
 # The guide's keyboard shortcuts ("Signing Manager Keyboard Shortcuts"), and Preferences (⌘,).
 SHORTCUTS = {
@@ -282,6 +287,8 @@ class CertificatesWindow(QMainWindow):
         self.preferences.deleteLater()
         self.preferences = None
         if result == QDialog.DialogCode.Accepted:
+            set_up_logging(self.settings.debug)  # as saved, from now on
+            log.info("Preferences saved: %s", self.settings.api_host)
             self.update_status()
             self.refresh()
 
@@ -333,15 +340,19 @@ class CertificatesWindow(QMainWindow):
             return
         self.show_identities(result)
         count = f"{len(result)} identit{'y' if len(result) == 1 else 'ies'}"
+        log.info("Refreshed: %s from %s", count, self.settings.api_host)
         self.refresh_label.setText(f"Refreshed at {now():%H:%M:%S}: {count}")
 
     def refresh_failed(self, error: BaseException) -> None:
         self.refresh_done()
         sentence = error_sentence(error)
+        log.error("Refresh failed: %s", sentence)
         self.refresh_label.setText(f"Refresh failed at {now():%H:%M:%S}")
         self.refresh_label.setToolTip(sentence)
         if isinstance(error, CertificateChanged):
-            self.dialogs.warning("The service's certificate changed", sentence)
+            self.dialogs.warning(
+                "The service's certificate changed", f"{sentence}\n\n{RETRUST_HERE}"
+            )
         else:
             self.dialogs.error("Refresh failed", error)
 
@@ -353,6 +364,7 @@ class CertificatesWindow(QMainWindow):
             if not trusted:
                 self.refresh_label.setText("Not refreshed: the certificate was not trusted")
                 return
+            log.info("The user trusts %s's certificate, SHA-256 %s", settings.api_host, fingerprint)
             try:
                 self.backend.pin(settings, pem)
             except SigningManagerError as error:
@@ -499,8 +511,10 @@ class CertificatesWindow(QMainWindow):
         def reported(event) -> None:
             if event[0] == "progress":
                 self.signing_panel.progress(*event[1:])
-            else:
-                self.signing_panel.finish(*event[1:])
+                return
+            outcome = event[2]
+            log.info("Dropped %s, with %s: %s", outcome.path, identity.sha1, outcome.message)
+            self.signing_panel.finish(*event[1:])
 
         self.run(work, self.signing_done, self.signing_failed, reported)
 
