@@ -19,9 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from signing_manager.gui.launch import qt_installed
 from signing_service import test as support
 from signing_service.pytest_plugin import suite_database_url
 from signing_service.test import RunningService
+
+# pytest-qt for the window's tests (client/tests/gui), where PySide6 is installed; without it
+# pytest-qt would stop the whole run, and the window's tests skip, saying why, instead.
+pytest_plugins = ["pytestqt.plugin"] if qt_installed() else []
 
 
 @pytest.fixture
