@@ -37,11 +37,11 @@ def apple_productsign_command(identity: RemoteIdentity) -> str:
 def copied_line(identity: RemoteIdentity, what: str) -> str:
     """The line a menu item copies: ``cn``, ``sha1``, ``codesign`` or ``productsign``."""
     return {
-        "cn": lambda: identity.common_name,
-        "sha1": lambda: identity.sha1.upper(),
-        "codesign": lambda: codesign_command(identity),
-        "productsign": lambda: productsign_command(identity),
-    }[what]()
+        "cn": identity.common_name,
+        "sha1": identity.sha1.upper(),
+        "codesign": codesign_command(identity),
+        "productsign": productsign_command(identity),
+    }[what]
 
 
 def summary_lines(identity: RemoteIdentity) -> list[str]:

@@ -14,6 +14,7 @@ Files, bundles and packages dropped on the window are signed with the selected i
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import sys
 import threading
@@ -51,7 +52,9 @@ from signing_manager.menu import (
     apple_codesign_command,
     apple_productsign_command,
     certificate_text,
+    codesign_command,
     copied_line,
+    productsign_command,
 )
 from signing_manager.service import RemoteIdentity, colon_hex, pin_needed, sha256_of_pem
 
@@ -71,12 +74,17 @@ SHORTCUTS = {
     "show_log": "Ctrl+L",
     "preferences": "Ctrl+,",
 }
-# What each copy operation copies (``menu.copied_line``), and how its item is named.
+# Each copy operation: how its item is named, and the line it copies (``menu``).
 COPIES = {
-    "copy_cn": ("cn", "Copy Common Name"),
-    "copy_sha1": ("sha1", "Copy Fingerprint (SHA-1)"),
-    "copy_codesign": ("codesign", "Copy “codesign” Command"),
-    "copy_productsign": ("productsign", "Copy “productsign” Command"),
+    "copy_cn": ("Copy Common Name", functools.partial(copied_line, what="cn")),
+    "copy_sha1": ("Copy Fingerprint (SHA-1)", functools.partial(copied_line, what="sha1")),
+    "copy_codesign": ("Copy “codesign” Command", codesign_command),
+    "copy_productsign": ("Copy “productsign” Command", productsign_command),
+}
+# On macOS, also the lines for Apple's own tools, as the guide shows them.
+APPLE_COPIES = {
+    "copy_apple_codesign": ("Copy Apple's “codesign” Command", apple_codesign_command),
+    "copy_apple_productsign": ("Copy Apple's “productsign” Command", apple_productsign_command),
 }
 # Shorter names on the toolbar, so that it fits a small window.
 TOOLBAR_NAMES = {
@@ -87,10 +95,6 @@ TOOLBAR_NAMES = {
     "show_certificate": "Certificate",
     "show_log": "Log",
     "preferences": "Preferences",
-}
-APPLE_COPIES = {
-    "copy_apple_codesign": (apple_codesign_command, "Copy Apple's “codesign” Command"),
-    "copy_apple_productsign": (apple_productsign_command, "Copy Apple's “productsign” Command"),
 }
 
 
@@ -204,11 +208,8 @@ class CertificatesWindow(QMainWindow):
         add("refresh", "Refresh", self.refresh)
         add("preferences", "Preferences…", self.open_preferences)
         actions["preferences"].setMenuRole(QAction.MenuRole.PreferencesRole)
-        for name, (what, text) in COPIES.items():
-            add(name, text, lambda checked=False, what=what: self.copy(copied_line, what))
-        if apple_forms:
-            for name, (line_of, text) in APPLE_COPIES.items():
-                add(name, text, lambda checked=False, line_of=line_of: self.copy_line(line_of))
+        for name, (text, line_of) in (COPIES | (APPLE_COPIES if apple_forms else {})).items():
+            add(name, text, lambda checked=False, line_of=line_of: self.copy(line_of))
         add("show_certificate", "Show Certificate", self.show_certificate)
         add("show_log", "Show Log", self.show_log)
         add("show_certificates_window", "Show Certificates Window", self.show_certificates_window)
@@ -411,19 +412,13 @@ class CertificatesWindow(QMainWindow):
             action.setEnabled(identity is not None)
         self.detail.setPlainText(certificate_text(identity) if identity else "")
 
-    def copy(self, line_of, what: str) -> None:
+    def copy(self, line_of) -> None:
+        """Put the selected identity's line on the clipboard (the desktop's, through Qt)."""
         identity = self.selected_identity()
         if identity is not None:
-            self.put_on_clipboard(line_of(identity, what))
-
-    def copy_line(self, line_of) -> None:
-        identity = self.selected_identity()
-        if identity is not None:
-            self.put_on_clipboard(line_of(identity))
-
-    def put_on_clipboard(self, line: str) -> None:
-        QGuiApplication.clipboard().setText(line)
-        self.statusBar().showMessage(f"Copied: {line}", 5000)
+            line = line_of(identity)
+            QGuiApplication.clipboard().setText(line)
+            self.statusBar().showMessage(f"Copied: {line}", 5000)
 
     def show_certificate(self) -> None:
         identity = self.selected_identity()
@@ -439,6 +434,7 @@ class CertificatesWindow(QMainWindow):
         if self.selected_identity() is None:
             return
         menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         menu.addActions(self.identity_actions())
         menu.popup(self.table.viewport().mapToGlobal(position))
 
