@@ -41,6 +41,7 @@ SHA1 = IDENTITY.sha1.upper()
         ("codesign", f'signing-manager codesign -f -s "{SHA1}"'),
         ("productsign", f'signing-manager productsign --sign "{SHA1}" source.pkg destination.pkg'),
     ],
+    ids=["cn", "sha1", "codesign", "productsign"],  # the same in every xdist worker
 )
 def test_each_copied_line_is_this_clients(what, line):
     assert copied_line(IDENTITY, what) == line
