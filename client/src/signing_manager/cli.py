@@ -65,7 +65,7 @@ from signing_manager.errors import (
     one_line,
 )
 from signing_manager.gui import launch
-from signing_manager.key_usage import signs_installers
+from signing_manager.key_usage import usage_warning
 from signing_manager.logs import log_path, set_up_logging
 from signing_manager.menu import copied_line, pem, summary_lines
 from signing_manager.pkg.signing import sign_archive
@@ -517,13 +517,9 @@ def productsign_command(settings: Settings, arguments) -> int:
         service = connect(settings)
         try:
             signer = RemoteSigner(service, find_identity(service.identities(), arguments.sign))
-            if not signs_installers(signer.certificate):
-                print(
-                    f"signing-manager: warning: “{signer.identity.common_name}” lacks the "
-                    "installer-signing usage (1.2.840.113635.100.4.13); Installer may refuse "
-                    "the package.",
-                    file=sys.stderr,
-                )
+            warning = usage_warning(signer.certificate, signer.identity.common_name, True)
+            if warning:
+                print(f"signing-manager: warning: {warning}", file=sys.stderr)
             with (
                 writing(destination) as signed,
                 progress_bar(f"Signing {source.name}", len(archive.heap)) as advance,

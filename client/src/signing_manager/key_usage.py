@@ -63,6 +63,21 @@ def signs_installers(certificate: x509.Certificate) -> bool:
     return allows(certificate, APPLE_INSTALLER_SIGNING)
 
 
+def usage_warning(certificate: x509.Certificate, name: str, installer: bool) -> str | None:
+    """The warning for signing code (or, with ``installer``, a package) with a certificate
+    whose usages do not allow it, naming it ``name``; None when they do."""
+    if installer:
+        if signs_installers(certificate):
+            return None
+        return (
+            f"“{name}” lacks the installer-signing usage (1.2.840.113635.100.4.13); Installer "
+            "may refuse the package."
+        )
+    if signs_code(certificate):
+        return None
+    return f"“{name}” lacks the code-signing usage; macOS may refuse code signed with it."
+
+
 def code_signing_problem(certificate: x509.Certificate) -> str | None:
     """Why the certificate is fit neither for code nor for installer signing, or None."""
     if not signs_digitally(certificate):

@@ -11,14 +11,18 @@ import pytest
 
 pytest.importorskip("PySide6", reason="the window's tests need PySide6 (the gui extra)")
 
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from PySide6.QtCore import Qt
 
 from signing_manager.codesign.assessment import Judgement
 from signing_manager.codesign.command import verify_path
+from signing_manager.gui.dropped import sign_dropped
+from signing_manager.local_key import LocalSigner
 from signing_manager.pkg.verify import check_package
 from signing_manager.remote_key import RemoteSigner
 from signing_manager.trust import load_anchors
-from signing_service.test import fake_ca
+from signing_service.test import cached_key, fake_ca, make_certificate
 
 WAIT_MS = 60_000
 
@@ -183,3 +187,37 @@ def test_a_drop_without_a_selected_identity_asks_for_one(refreshed, qtbot, ui, f
         )
     ]
     assert refreshed.signing is None
+
+
+@pytest.mark.parametrize(
+    ("usages", "kind", "warning"),
+    [
+        (
+            [ExtendedKeyUsageOID.CODE_SIGNING],
+            "package",
+            "lacks the installer-signing usage (1.2.840.113635.100.4.13); Installer may refuse "
+            "the package.",
+        ),
+        (
+            [x509.ObjectIdentifier("1.2.840.113635.100.4.13")],
+            "code",
+            "lacks the code-signing usage; macOS may refuse code signed with it.",
+        ),
+    ],
+)
+def test_an_identity_without_the_usage_signs_with_the_clis_warning(
+    machos, packages, folder, usages, kind, warning
+):
+    key = cached_key("rsa2048", 3)
+    certificate = make_certificate(key, "Wrong Usage", usages=usages)
+    signer = LocalSigner(certificate, key, (fake_ca()[0],))
+    if kind == "package":
+        path = folder / "Installer.pkg"
+        path.write_bytes(packages.build("files"))
+        done = "Signed Installer.pkg into Installer-signed.pkg."
+    else:
+        path = machos.copy("arm64-exe", folder, "tool")
+        done = "Signed tool."
+    outcome = sign_dropped(path, signer, threading.Event())
+    assert outcome.signed
+    assert outcome.message == f"{done} Warning: “Wrong Usage” {warning}"

@@ -44,7 +44,7 @@ from signing_manager.codesign.options import (
 from signing_manager.codesign.signing import SigningOptions, lay_out, sign_requests
 from signing_manager.codesign.verify import check_macho
 from signing_manager.errors import SigningManagerError, one_line
-from signing_manager.key_usage import signs_code
+from signing_manager.key_usage import usage_warning
 from signing_manager.trust import load_anchors
 
 OpenSigner = Callable[[str], AbstractContextManager]
@@ -68,12 +68,10 @@ def run(arguments, open_signer: OpenSigner) -> int:
     failures = 0
     with open_signer(arguments.sign) as signer:
         log.info("codesign: signing %d path(s) %s", len(arguments.paths), signed_by(signer))
-        if signer is not None and not signs_code(signer.certificate):
-            print(
-                f"signing-manager: warning: “{one_line(common_name(signer.certificate))}” lacks "
-                "the code-signing usage; macOS may refuse code signed with it.",
-                file=sys.stderr,
-            )
+        name = one_line(common_name(signer.certificate)) if signer is not None else ""
+        warning = signer and usage_warning(signer.certificate, name, installer=False)
+        if warning:
+            print(f"signing-manager: warning: {warning}", file=sys.stderr)
         for path in arguments.paths:
             try:
                 sign_path(path, signer, options, arguments.deep)

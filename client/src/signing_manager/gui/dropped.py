@@ -17,11 +17,13 @@ from pathlib import Path
 
 from signing_manager.algorithms import Algorithm
 from signing_manager.cli import writing
+from signing_manager.cms import common_name
 from signing_manager.codesign import files
 from signing_manager.codesign.bundle import sign_bundle
 from signing_manager.codesign.command import sign_file
 from signing_manager.codesign.signing import SigningOptions
 from signing_manager.errors import SigningManagerError, one_line
+from signing_manager.key_usage import usage_warning
 from signing_manager.pkg.signing import sign_archive
 from signing_manager.pkg.xar import XarArchive
 
@@ -85,18 +87,20 @@ def sign_dropped(
     """Sign one dropped path; what became of it, in a sentence (never raises a
     ``SigningManagerError``: that is the outcome)."""
     guarded = CancellableSigner(signer, cancelled)
+    package = path.suffix == ".pkg" and not path.is_dir()
     try:
         guarded.check_cancelled()
         if path.is_dir():
             message = sign_bundle_at(path, guarded, progress)
-        elif path.suffix == ".pkg":
+        elif package:
             message = sign_package_at(path, guarded, progress)
         else:
             sign_file(path, guarded, SigningOptions(identifier="", force=True))
             message = f"Signed {path.name}."
     except SigningManagerError as error:
         return Outcome(path, False, one_line(error))
-    return Outcome(path, True, message)
+    warning = usage_warning(signer.certificate, common_name(signer.certificate), package)
+    return Outcome(path, True, f"{message} Warning: {warning}" if warning else message)
 
 
 def sign_bundle_at(path: Path, signer: CancellableSigner, progress: Progress) -> str:
