@@ -5,6 +5,7 @@ client and its pinning (``service``), the menu's lines (``menu``), the log (``lo
 signing engines (``codesign``, ``pkg``). Only ``launch`` may be imported without PySide6.
 
 - ``launch``: the ``signing-manager-gui`` entry point, and whether a window can open here.
+- ``app``: the Qt application around the window, with logging as the settings say.
 - ``window``: the certificates window: table, detail pane, status bar, operations, drops.
 - ``identities``: the table's model (sortable, filterable, expiry marked).
 - ``preferences``: the Preferences dialog (URL, API key in the keyring, trust, debug).
