@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,36 @@ def test_arguments_never_open_the_window(monkeypatch, window_opened, capsys):
 
 def test_the_window_command_is_installed():
     assert Path(sys.executable).with_name("signing-manager-gui").exists()
+
+
+def test_the_window_command_opens_the_window_and_logs_it(tmp_path):
+    pytest.importorskip("PySide6", reason="the window needs PySide6 (the gui extra)")
+    log = tmp_path / "log" / "SigningManager.log"
+    window = subprocess.Popen(
+        [str(Path(sys.executable).with_name("signing-manager-gui"))],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "QT_QPA_PLATFORM": "offscreen",
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+            "SIGNING_MANAGER_CONFIG_DIR": str(tmp_path / "config"),
+            "SIGNING_MANAGER_LOG_DIR": str(log.parent),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "Started: the window" not in read(log):
+            assert window.poll() is None, window.communicate()
+            time.sleep(0.2)
+        assert "Started: the window (signing-manager " in read(log)
+        time.sleep(1)  # Preferences open (nothing is configured) and it keeps running
+        assert window.poll() is None, window.communicate()
+    finally:
+        window.terminate()
+        window.communicate(timeout=30)
+
+
+def read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
