@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import keyring.errors
 import pytest
 
 pytest.importorskip("PySide6", reason="the window's tests need PySide6 (the gui extra)")
@@ -442,3 +443,35 @@ def test_show_certificates_window_by_its_shortcut(refreshed, qtbot):
     press(refreshed, qtbot, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: not refreshed.isMinimized(), timeout=WAIT_MS)
     assert refreshed.isVisible()
+
+
+def test_broken_settings_are_a_dialog_with_the_clis_sentence(window, home, dialogs):
+    config_dir().mkdir(parents=True)
+    (config_dir() / "config.json").write_text("[1]")
+    window.start()
+    assert dialogs.shown == [
+        (
+            "error",
+            "The settings cannot be read",
+            f"The settings in {config_dir() / 'config.json'} are not a JSON object: fix it, or "
+            "delete it and save the settings again with -s.",
+        )
+    ]
+    window.operations["preferences"].trigger()
+    assert window.preferences is None
+    assert len(dialogs.shown) == 2
+
+
+def test_a_keyring_that_cannot_be_read_is_a_dialog(window, home, dialogs, configured):
+    def locked(service, name):
+        raise keyring.errors.KeyringLocked("the keyring is locked")
+
+    home.get_password = locked
+    window.start()
+    assert dialogs.shown == [
+        (
+            "error",
+            "The settings cannot be read",
+            "The keyring cannot be read: the keyring is locked.",
+        )
+    ]

@@ -262,14 +262,15 @@ class CertificatesWindow(QMainWindow):
         launch), a refresh otherwise."""
         try:
             self.settings = Settings.load()
-        except SigningManagerError as error:
+            configured = bool(self.settings.api_host and Secrets().api_key())
+        except SigningManagerError as error:  # a broken settings file, a locked keyring
             self.dialogs.error("The settings cannot be read", error)
             return
         self.update_status()
-        if not self.settings.api_host or not Secrets().api_key():
-            self.open_preferences()
-        else:
+        if configured:
             self.refresh()
+        else:
+            self.open_preferences()
 
     def open_preferences(self) -> None:
         if self.preferences is not None:
@@ -277,10 +278,10 @@ class CertificatesWindow(QMainWindow):
             return
         try:
             self.settings = Settings.load()
+            self.preferences = PreferencesDialog(self.settings, Secrets(), self)
         except SigningManagerError as error:
             self.dialogs.error("The settings cannot be read", error)
             return
-        self.preferences = PreferencesDialog(self.settings, Secrets(), self)
         self.preferences.finished.connect(self.preferences_closed)
         self.preferences.open()
 
