@@ -123,7 +123,7 @@ def service_activity(now: datetime.datetime | None = None) -> Activity:
     window = Window.rolled_up(now)
     identities = list(Identity.objects.only("id", "common_name", "not_after", "is_active"))
     names = {identity.pk: identity.common_name for identity in identities}
-    counts = daily_counts(window)
+    counts = list(daily_counts(window))
     series = identity_series(counts, names)
     return Activity(
         since=window.since,
@@ -139,7 +139,7 @@ def identity_activity(identity: Identity, now: datetime.datetime | None = None) 
     """One identity's activity; ``expiring`` holds the identity if it runs out soon."""
     now = now or timezone.now()
     window = Window.rolled_up(now, identity)
-    counts = daily_counts(window)
+    counts = list(daily_counts(window))
     series = {identity.pk: (identity.common_name, charts.PALETTE[0])}
     return Activity(
         since=window.since,
@@ -157,12 +157,12 @@ def live_daily_counts(signatures: QuerySet) -> QuerySet:
     return days.annotate(signatures=Count("*"))
 
 
-def daily_counts(window: Window) -> list[dict]:
+def daily_counts(window: Window) -> QuerySet:
     """Rows of day, identity, status and how many over the window, in one query: the roll-up's
     days and the live ones never overlap."""
     rolled_up = window.rolled_up_days().values("day", "identity", "status")
     rolled_up = rolled_up.annotate(signatures=Sum("signatures"))
-    return list(rolled_up.union(live_daily_counts(window.live_records()), all=True))
+    return rolled_up.union(live_daily_counts(window.live_records()), all=True)
 
 
 def last_refusals(events: QuerySet) -> QuerySet:
