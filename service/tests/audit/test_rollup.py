@@ -5,12 +5,9 @@ the retention purge deletes them."""
 
 import datetime
 import random
-import threading
-import unittest
+import subprocess
+import sys
 from unittest import mock
-
-from django.db import connection, connections
-from django.test import TransactionTestCase
 
 from signing_service.access.models import ApiKey
 from signing_service.audit import activity, rollup
@@ -61,12 +58,10 @@ def sorted_counts(window: activity.Window) -> list[tuple]:
     return sorted((r["day"], r["identity"] or 0, r["status"], r["signatures"]) for r in rows)
 
 
-class RollupFixture:
-    """Two identities and three clients, made once per test class or test."""
-
-    def make_parties(self) -> None:
-        self.first, _ = BaseTestCase.store_identity(common_name="Developer ID: First")
-        self.second, _ = BaseTestCase.store_identity(common_name="Developer ID: Second")
+class RollupTestCase(BaseTestCase):
+    def setUp(self):
+        self.first, _ = self.store_identity(common_name="Developer ID: First")
+        self.second, _ = self.store_identity(common_name="Developer ID: Second")
         api_key = ApiKey.objects.create(name="builds", token_id="rollup", secret_hash="x")
         self.clients = [make_client(api_key, f"mac-{n}")[0] for n in range(3)]
 
@@ -81,11 +76,6 @@ class RollupFixture:
             )
             for _ in range(count)
         )
-
-
-class RollupTestCase(RollupFixture, BaseTestCase):
-    def setUp(self):
-        self.make_parties()
 
     def test_the_roll_up_counts_what_a_live_count_of_the_records_does(self):
         generate_records([self.first, self.second], self.clients, days=40, per_day=25)
@@ -191,49 +181,73 @@ class RollupTestCase(RollupFixture, BaseTestCase):
         self.assertTrue(days[cutoff.date()])
 
 
-@unittest.skipIf(
-    connection.vendor == "sqlite",
-    "the in-memory SQLite test database (shared cache) fails a second writer at once instead of "
-    "making it wait as a database file does; the race runs on PostgreSQL, and the claim's "
-    "logic on both in test_a_day_rolled_up_by_another_render_meanwhile_is_kept_not_doubled",
-)
-class ConcurrentRollupTestCase(RollupFixture, TransactionTestCase):
-    """Two first renders at once, each on its own connection, both aggregating every day before
-    either claims it: each day is stored once."""
+# Run as ``python RACE_SCRIPT DATA_DIR setup|race NAME|check`` on the suite's database engine: a
+# file, not the in-memory test database, so two processes wait for each other's writes as the
+# service's workers do.
+RACE_SCRIPT = """
+import datetime, pathlib, sys, time
+from unittest import mock
 
-    def setUp(self):
-        self.make_parties()
+import django
 
-    def test_concurrent_first_renders_do_not_count_a_day_twice(self):
-        for offset in range(1, 30):
-            self.sign(offset, NOW - datetime.timedelta(days=offset))
-        aggregated = threading.Barrier(2, timeout=30)
-        day_counts = rollup.day_counts
+django.setup()
+from django.core.management import call_command
 
-        def counts_then_wait(day):
-            counts = day_counts(day)
-            aggregated.wait()  # both renders hold the day's counts before either claims it
-            return counts
+from signing_service.audit import activity, rollup
+from signing_service.audit.models import AuditEvent, DailyActivity, RequestType, RolledUpDay
 
-        results, errors = [], []
+NOW = datetime.datetime.fromisoformat(sys.argv[1])
+folder, step = pathlib.Path(sys.argv[2]), sys.argv[3]
+if step == "setup":
+    call_command("migrate", verbosity=0)
+    AuditEvent.objects.bulk_create(
+        AuditEvent(created=NOW - datetime.timedelta(days=days), request_type=RequestType.SIGN,
+                   status="success")
+        for days in range(1, 30) for _ in range(days)
+    )
+elif step == "race":
+    day_counts = rollup.day_counts
 
-        def render():
-            try:
-                results.append(activity.service_activity(NOW).signatures)
-            except Exception as error:  # reported by the assertion below
-                errors.append(error)
-            finally:
-                connections.close_all()
+    def counts_then_wait(day):
+        counts = day_counts(day)
+        (folder / f"{day}-{sys.argv[4]}").touch()
+        deadline = time.monotonic() + 30
+        while len(list(folder.glob(f"{day}-*"))) < 2:  # both hold the counts; now both claim
+            assert time.monotonic() < deadline, "the other process never came"
+            time.sleep(0.005)
+        return counts
 
-        with mock.patch.object(rollup, "day_counts", counts_then_wait):
-            threads = [threading.Thread(target=render) for _ in range(2)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(60)
-        self.assertEqual(errors, [])
-        expected = sum(range(1, 30))
-        self.assertEqual(results, [expected, expected])
-        self.assertEqual(RolledUpDay.objects.count(), 29)
-        self.assertEqual(sum(DailyActivity.objects.values_list("signatures", flat=True)), expected)
-        self.assertEqual(activity.service_activity(NOW).signatures, expected)
+    with mock.patch.object(rollup, "day_counts", counts_then_wait):
+        print(activity.service_activity(NOW).signatures)
+else:
+    counts = DailyActivity.objects.values_list("signatures", flat=True)
+    print(RolledUpDay.objects.count(), sum(counts))
+"""
+
+
+def test_concurrent_first_renders_do_not_count_a_day_twice(tmp_path, service_environment):
+    """Two processes render the first page at once, both aggregating every day before either
+    claims it: each day is stored once, and both show the right total."""
+    script = tmp_path / "race.py"
+    script.write_text(RACE_SCRIPT)
+    env = {
+        **service_environment,
+        "SIGNING_SERVICE_DATA_DIR": str(tmp_path / "data"),
+        "DJANGO_SETTINGS_MODULE": "signing_service.settings",
+    }
+
+    def command(*args: str) -> list[str]:
+        return [sys.executable, str(script), NOW.isoformat(), str(tmp_path), *args]
+
+    subprocess.run(command("setup"), env=env, check=True, timeout=120)
+    racers = [
+        subprocess.Popen(command("race", name), env=env, stdout=subprocess.PIPE, text=True)
+        for name in ("a", "b")
+    ]
+    outputs = [racer.communicate(timeout=120)[0] for racer in racers]
+    assert [racer.returncode for racer in racers] == [0, 0]
+    expected = sum(range(1, 30))
+    assert outputs == [f"{expected}\n"] * 2
+    assert len(list(tmp_path.glob("*-b"))) == 29  # every day raced
+    check = subprocess.run(command("check"), env=env, check=True, capture_output=True, text=True)
+    assert check.stdout == f"29 {expected}\n"

@@ -104,8 +104,9 @@ def roll_up_day(day: datetime.date) -> None:
 def forget_through(day: datetime.date) -> None:
     """Drop the roll-ups of ``day`` and the days before it, whose records are (partly) purged.
     Only the days listed first are dropped, marker and counts together, so that a roll-up
-    committing meanwhile keeps both."""
-    with transaction.atomic():
-        days = list(RolledUpDay.objects.filter(day__lte=day).values_list("day", flat=True))
-        DailyActivity.objects.filter(day__in=days).delete()
-        RolledUpDay.objects.filter(day__in=days).delete()
+    committing meanwhile keeps both; when there are none, no write lock is taken."""
+    days = list(RolledUpDay.objects.filter(day__lte=day).values_list("day", flat=True))
+    if days:
+        with transaction.atomic():
+            DailyActivity.objects.filter(day__in=days).delete()
+            RolledUpDay.objects.filter(day__in=days).delete()
