@@ -12,7 +12,8 @@ during the load and built again after it) with ``--rows`` records spread evenly 
 ``--days`` days up to now: 85 % signatures, 3 % refused signatures, 12 % other requests. Then it
 analyzes (and on PostgreSQL vacuums, which index-only scans need) and times each piece, best of
 ``--rounds``. Last, it inserts records as the signing path does (batches of 100 in a
-transaction, and single records each in its own) with every index, then without 0004's three.
+transaction, and single records each in its own), best of ``--rounds`` runs, with every index,
+then without 0004's three.
 
     .venv/bin/python bench/activity_queries.py [--rows 10000000] [--days 90] [--rounds 5] \\
         [--database-url postgres://postgres@127.0.0.1:5432]
@@ -32,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 
+BARE_ROWS = 10_000  # a transaction, to measure the database's own insert cost
 # The covering indexes of migration audit/0004 (activity at a glance).
 ACTIVITY_INDEXES = ("audit_signatures_idx", "audit_identity_signatures_idx", "audit_refusals_idx")
 
@@ -135,22 +137,54 @@ def once(action: Callable[[], object]) -> float:
     return best_time(action, 1)
 
 
-def insert_rate(records: int, batch: int) -> float:
-    """Audit records a second, written as the signing path writes them: ``batch`` at a time,
-    each batch in its own transaction."""
-    from django.db import transaction
+def insert_rates(identities: list, clients: list, rounds: int) -> dict[str, float]:
+    """Audit records a second into the big table, best of ``rounds``: as the signing path
+    writes them (a batch of 100 signatures in a transaction; one signature a transaction), and
+    as bare rows (10,000 by executemany in one transaction: the database's own cost)."""
+    from django.db import connection, transaction
+    from django.utils import timezone
 
-    from signing_service.audit.models import RequestType, Status
+    from signing_service.audit.models import AuditEvent, RequestType, Status
     from signing_service.audit.records import build
 
-    started = time.perf_counter()
-    for _ in range(records // batch):
-        events = [
-            build(RequestType.SIGN, Status.SUCCESS, digest=os.urandom(32)) for _ in range(batch)
-        ]
-        with transaction.atomic():
-            type(events[0]).objects.bulk_create(events)
-    return records / (time.perf_counter() - started)
+    def signing_path(records: int, batch: int) -> Callable[[], None]:
+        def insert() -> None:
+            for n in range(records // batch):
+                events = [
+                    build(
+                        RequestType.SIGN,
+                        Status.FAILURE if i % 100 >= 97 else Status.SUCCESS,
+                        identity=identities[(n + i) % len(identities)],
+                        client=clients[(n + i) % len(clients)],
+                        digest=os.urandom(32),
+                    )
+                    for i in range(batch)
+                ]
+                with transaction.atomic():
+                    AuditEvent.objects.bulk_create(events)
+
+        return insert
+
+    def bare_rows() -> None:
+        now = timezone.now()
+        rows = [
+            (now, "sign", "failure" if n % 100 >= 97 else "success", "", "", "api", "builds",
+             clients[n % len(clients)].pk, "mac", identities[n % len(identities)].pk,
+             "Developer ID", "", "", "rsa-pkcs1v15-sha256", os.urandom(32).hex(), 1, "", "{}")
+            for n in range(BARE_ROWS)
+        ]  # fmt: skip
+        sql = (
+            f"INSERT INTO audit_auditevent ({COLUMNS}) VALUES ({', '.join(['%s'] * len(rows[0]))})"
+        )
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
+
+    shapes = {
+        "signing path, batches of 100": (signing_path(5_000, 100), 5_000),
+        "signing path, one a commit": (signing_path(300, 1), 300),
+        f"bare rows, {BARE_ROWS:,} a transaction": (bare_rows, BARE_ROWS),
+    }
+    return {name: records / best_time(insert, rounds) for name, (insert, records) in shapes.items()}
 
 
 def main() -> None:
@@ -240,6 +274,12 @@ def run(arguments) -> None:
         "one identity's days": activity.daily_counts(
             dataclasses.replace(window, identity=identity)
         ),
+        "one identity's top clients": activity.client_totals(
+            dataclasses.replace(window, identity=identity)
+        ),
+        "one identity's refusals": activity.last_refusals(
+            activity.signatures_since(window.since).filter(identity=identity)
+        ),
         "last refusals": activity.last_refusals(
             AuditEvent.objects.filter(created__gte=window.since)
         ),
@@ -247,17 +287,15 @@ def run(arguments) -> None:
     for name, queryset in plans.items():
         print(f"\nEXPLAIN {name}:\n{queryset.explain()}")
 
-    print("\nInserting audit records (the signing path's writes) into the big table:")
-    print(f"{'':<30} {'with 0004':>12} {'without':>12} {'ratio':>7}")
-    shapes = {"batches of 100 (rows/s)": (20_000, 100), "one per commit (rows/s)": (1_000, 1)}
-    with_indexes = {name: insert_rate(*shape) for name, shape in shapes.items()}
+    print("\nInserting audit records into the big table (rows/s):")
+    print(f"{'':<34} {'with 0004':>10} {'without':>10} {'ratio':>6}")
+    with_indexes = insert_rates(identities, clients, arguments.rounds)
     with connection.cursor() as cursor:
         for name in ACTIVITY_INDEXES:
             cursor.execute(f'DROP INDEX "{name}"')
-    for name, shape in shapes.items():
-        without = insert_rate(*shape)
-        rate = with_indexes[name]
-        print(f"{name:<30} {rate:>12,.0f} {without:>12,.0f} {rate / without:>7.2f}")
+    without = insert_rates(identities, clients, arguments.rounds)
+    for name, rate in with_indexes.items():
+        print(f"{name:<34} {rate:>10,.0f} {without[name]:>10,.0f} {rate / without[name]:>6.2f}")
 
 
 if __name__ == "__main__":

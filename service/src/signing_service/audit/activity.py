@@ -235,13 +235,17 @@ def client_ranking(rows: QuerySet, signatures: Count | Sum) -> QuerySet:
     )
 
 
-def top_clients(window: Window) -> list[ClientCount]:
-    """The clients with the most successful signatures, most first: the roll-up's and the
-    records' totals in one query, added up here."""
+def client_totals(window: Window) -> QuerySet:
+    """Successful signatures by client over the window: the roll-up's and the records' totals
+    in one query (a client appears in each part it signed in)."""
     rolled_up = client_ranking(window.rolled_up_days(), Sum("signatures"))
-    live = client_ranking(window.live_records(), Count("*"))
+    return rolled_up.union(client_ranking(window.live_records(), Count("*")), all=True)
+
+
+def top_clients(window: Window) -> list[ClientCount]:
+    """The clients with the most successful signatures, most first."""
     totals: dict[int, int] = defaultdict(int)
-    for row in rolled_up.union(live, all=True):
+    for row in client_totals(window):
         if row["client_pk"]:
             totals[row["client_pk"]] += row["signatures"]
     ranked = sorted(totals, key=lambda pk: (-totals[pk], pk))[:TOP_CLIENTS]
