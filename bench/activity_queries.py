@@ -178,7 +178,9 @@ def index_cost(vendor: str, identities: list[int], clients: list[int], rounds: i
     same load of the machine: (with, without), best of ``rounds`` each."""
     from django.db import connection, transaction
 
-    with connection.cursor() as cursor:
+    from signing_service.database import unbounded_waits
+
+    with unbounded_waits(), connection.cursor() as cursor:
         indexes = secondary_indexes(cursor, vendor)
         copy_table(cursor, vendor, "bench_with", indexes)
         lean = {name: sql for name, sql in indexes.items() if name not in ACTIVITY_INDEXES}
