@@ -2,10 +2,12 @@
 signatures per day (by identity, failures apart), the top clients, the last refusals, and the
 identities whose certificates run out soon.
 
-Each figure is one aggregate query that reads a partial index of ``AuditEvent`` (see its
-``Meta``) and never the table, so its cost follows the signatures in the window, not the
-table's size; a page makes the same few queries however many records there are. Names come from
-one small query each on identities and clients. ``bench/activity_queries.py`` measures it.
+The window's complete days come from the daily roll-up (``rollup.py``), today's from the
+records, each figure as one query that unites both (the records' part reads a covering index
+of ``AuditEvent``, see its ``Meta``, never the table). So a page makes the same few queries
+whatever the number of records, and their cost follows one day's signatures, not the window's
+or the table's. Names come from one small query each on identities and clients.
+``bench/activity_queries.py`` measures it.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ import dataclasses
 import datetime
 from collections import defaultdict
 
-from django.db.models import Count, DateField, Func, QuerySet
+from django.db.models import Count, DateField, Func, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from signing_service.access.models import Client
-from signing_service.audit import charts
-from signing_service.audit.models import AuditEvent, RequestType, Status
+from signing_service.audit import charts, rollup
+from signing_service.audit.models import AuditEvent, DailyActivity, RequestType, Status
 from signing_service.identities.models import Identity
 
 WINDOW_DAYS = 30
@@ -79,8 +81,7 @@ class Activity:
 def window_start(now: datetime.datetime) -> datetime.datetime:
     """Midnight UTC of the first of the window's days (today is the last)."""
     today = now.astimezone(datetime.UTC).date()
-    first = today - datetime.timedelta(days=WINDOW_DAYS - 1)
-    return datetime.datetime.combine(first, datetime.time(), tzinfo=datetime.UTC)
+    return rollup.midnight(today - datetime.timedelta(days=WINDOW_DAYS - 1))
 
 
 def signatures_since(since: datetime.datetime) -> QuerySet:
@@ -88,20 +89,52 @@ def signatures_since(since: datetime.datetime) -> QuerySet:
     return AuditEvent.objects.filter(request_type=RequestType.SIGN, created__gte=since).order_by()
 
 
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """The window's signatures, optionally of one identity: the rolled-up days before
+    ``live_since``, the records from it on."""
+
+    since: datetime.datetime
+    live_since: datetime.datetime
+    identity: Identity | None = None
+
+    @classmethod
+    def rolled_up(cls, now: datetime.datetime, identity: Identity | None = None) -> Window:
+        """The window ending ``now``, its complete days rolled up first where they are not."""
+        since = window_start(now)
+        return cls(since, rollup.roll_up(since, now), identity)
+
+    def rolled_up_days(self) -> QuerySet:
+        days = DailyActivity.objects.filter(
+            day__gte=self.since.date(), day__lt=self.live_since.date()
+        )
+        return self.of_identity(days.order_by())
+
+    def live_records(self) -> QuerySet:
+        # Both statuses named: an equality on the column between identity and created in
+        # audit_identity_signatures_idx lets SQLite read one identity's day as a range of it,
+        # not the identity's whole history.
+        records = signatures_since(self.live_since).filter(status__in=Status.values)
+        return self.of_identity(records)
+
+    def of_identity(self, rows: QuerySet) -> QuerySet:
+        return rows if self.identity is None else rows.filter(identity=self.identity)
+
+
 def service_activity(now: datetime.datetime | None = None) -> Activity:
     """The whole service's activity: columns stacked by identity."""
     now = now or timezone.now()
-    since = window_start(now)
+    window = Window.rolled_up(now)
     identities = list(Identity.objects.only("id", "common_name", "not_after", "is_active"))
     names = {identity.pk: identity.common_name for identity in identities}
-    counts = list(daily_counts(signatures_since(since)))
+    counts = list(daily_counts(window))
     series = identity_series(counts, names)
     return Activity(
-        since=since,
-        days=stacked_days(since, counts, series),
+        since=window.since,
+        days=stacked_days(window.since, counts, series),
         legend=legend(series),
-        top_clients=top_clients(signatures_since(since)),
-        refusals=list(last_refusals(AuditEvent.objects.filter(created__gte=since))),
+        top_clients=top_clients(window),
+        refusals=list(last_refusals(AuditEvent.objects.filter(created__gte=window.since))),
         expiring=expiring(identities, now),
     )
 
@@ -109,24 +142,32 @@ def service_activity(now: datetime.datetime | None = None) -> Activity:
 def identity_activity(identity: Identity, now: datetime.datetime | None = None) -> Activity:
     """One identity's activity; ``expiring`` holds the identity if it runs out soon."""
     now = now or timezone.now()
-    since = window_start(now)
-    signatures = signatures_since(since).filter(identity=identity)
-    counts = list(daily_counts(signatures))
+    window = Window.rolled_up(now, identity)
+    counts = list(daily_counts(window))
     series = {identity.pk: (identity.common_name, charts.PALETTE[0])}
     return Activity(
-        since=since,
-        days=stacked_days(since, counts, series),
+        since=window.since,
+        days=stacked_days(window.since, counts, series),
         legend=legend(series),
-        top_clients=top_clients(signatures),
-        refusals=list(last_refusals(signatures)),
+        top_clients=top_clients(window),
+        refusals=list(last_refusals(signatures_since(window.since).filter(identity=identity))),
         expiring=expiring([identity], now),
     )
 
 
-def daily_counts(signatures: QuerySet) -> QuerySet:
+def live_daily_counts(signatures: QuerySet) -> QuerySet:
     """Rows of day, identity, status and how many: one GROUP BY over the index."""
     days = signatures.annotate(day=UtcDate("created")).values("day", "identity", "status")
     return days.annotate(signatures=Count("*"))
+
+
+def daily_counts(window: Window) -> QuerySet:
+    """Rows of day, identity, status and how many over the window, in one query: the roll-up's
+    days and the live ones never overlap. (The columns of both parts are in ``values()``'s
+    order, which Django keeps since 5.2, annotations included.)"""
+    rolled_up = window.rolled_up_days().values("day", "identity", "status")
+    rolled_up = rolled_up.annotate(signatures=Sum("signatures"))
+    return rolled_up.union(live_daily_counts(window.live_records()), all=True)
 
 
 def last_refusals(events: QuerySet) -> QuerySet:
@@ -182,34 +223,36 @@ def stacked_days(since: datetime.datetime, counts: list[dict], series: dict) -> 
     return days
 
 
-def client_ranking(signatures: QuerySet) -> QuerySet:
-    """Clients by successful signatures, most first, as one GROUP BY over the index."""
+def client_ranking(rows: QuerySet, signatures: Count | Sum) -> QuerySet:
+    """Successful signatures by client, as one GROUP BY over an index."""
     # Grouped by an expression, not the column: SQLite's planner would otherwise walk the whole
-    # client index to get the groups in order, instead of the window's rows. Deleted clients'
-    # records (client NULL) fall into group 0.
+    # client index to get the groups, instead of the window's rows. Deleted clients' records
+    # (client NULL) fall into group 0.
     return (
-        signatures.filter(status=Status.SUCCESS)
+        rows.filter(status=Status.SUCCESS)
         .values(client_pk=Coalesce("client", 0))
-        .annotate(signatures=Count("*"))
-        .order_by("-signatures", "client_pk")
+        .annotate(signatures=signatures)
     )
 
 
-def top_clients(signatures: QuerySet) -> list[ClientCount]:
+def client_totals(window: Window) -> QuerySet:
+    """Successful signatures by client over the window: the roll-up's and the records' totals
+    in one query (a client appears in each part it signed in)."""
+    rolled_up = client_ranking(window.rolled_up_days(), Sum("signatures"))
+    return rolled_up.union(client_ranking(window.live_records(), Count("*")), all=True)
+
+
+def top_clients(window: Window) -> list[ClientCount]:
     """The clients with the most successful signatures, most first."""
-    ranked = client_ranking(signatures)
-    rows = [row for row in ranked[: TOP_CLIENTS + 1] if row["client_pk"]][:TOP_CLIENTS]
-    if not rows:
+    totals: dict[int, int] = defaultdict(int)
+    for row in client_totals(window):
+        if row["client_pk"]:
+            totals[row["client_pk"]] += row["signatures"]
+    ranked = sorted(totals, key=lambda pk: (-totals[pk], pk))[:TOP_CLIENTS]
+    if not ranked:
         return []
-    hostnames = dict(
-        Client.objects.filter(pk__in=[row["client_pk"] for row in rows]).values_list(
-            "pk", "hostname"
-        )
-    )
-    return [
-        ClientCount(hostnames.get(row["client_pk"], "deleted client"), row["signatures"])
-        for row in rows
-    ]
+    hostnames = dict(Client.objects.filter(pk__in=ranked).values_list("pk", "hostname"))
+    return [ClientCount(hostnames.get(pk, "deleted client"), totals[pk]) for pk in ranked]
 
 
 def expiring(identities: list[Identity], now: datetime.datetime) -> list[Expiry]:

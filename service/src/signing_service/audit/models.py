@@ -1,5 +1,6 @@
 """Audit records: one per client request (list, register, each digest signed), per web test sign
-and per admin action (``request_type`` admin, with ``action`` and ``changes``).
+and per admin action (``request_type`` admin, with ``action`` and ``changes``); and the daily
+roll-up of the signature records that activity at a glance reads (``rollup.py``).
 
 A record keeps a snapshot of the names involved, so it still reads correctly after the API key,
 client or identity is deleted. It never holds a secret.
@@ -86,13 +87,53 @@ class AuditEvent(models.Model):
                 fields=["identity", "request_type", "status", "created", "client"],
                 name="audit_identity_signatures_idx",
             ),
-            # Partial: only failures, so successes cost it nothing.
+            # Partial: only failures, so successes cost them nothing.
             models.Index(
                 fields=["created", "id"],
                 condition=models.Q(status=Status.FAILURE),
                 name="audit_refusals_idx",
             ),
+            # One identity's last refusals: without it SQLite walks every failure of the
+            # window through the index above to find an identity that rarely fails.
+            models.Index(
+                fields=["identity", "created", "id"],
+                condition=models.Q(status=Status.FAILURE),
+                name="audit_identity_refusals_idx",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.created:%Y-%m-%d %H:%M:%S} {self.request_type} {self.status}"
+
+
+class RolledUpDay(models.Model):
+    """A complete UTC day whose signature records are counted in ``DailyActivity``: claimed once,
+    by whoever rolls the day up first (the primary key makes a second claim fail)."""
+
+    day = models.DateField(primary_key=True)
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d}"
+
+
+class DailyActivity(models.Model):
+    """How many signature records one rolled-up day had for one identity, client and status.
+
+    The foreign keys go NULL when the identity or client is deleted, as the records' do, so the
+    roll-up groups a deleted one's signatures exactly as a live count of the records would."""
+
+    day = models.DateField(db_index=True)
+    identity = models.ForeignKey(
+        "identities.Identity", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    client = models.ForeignKey(
+        "access.Client", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices)
+    signatures = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name_plural = "daily activity"
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.status} {self.signatures}"

@@ -14,6 +14,7 @@ import time
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from signing_service.audit import rollup
 from signing_service.audit.models import AuditEvent, RequestType, Source, Status
 from signing_service.configuration.models import ServiceSettings
 from signing_service.monitoring import metrics
@@ -105,7 +106,8 @@ def purge_if_due() -> None:
 def purge_expired(now: datetime.datetime | None = None) -> int:
     """Delete records older than the retention period; how many were deleted. A batch at a
     time: each statement stays short, within the statement timeout, however many expired
-    (after the retention period is shortened, say), and never holds the table long."""
+    (after the retention period is shortened, say), and never holds the table long. The daily
+    roll-ups of the days purged from go with them (``rollup.forget_through``)."""
     days = ServiceSettings.load().audit_retention_days
     cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
     expired = AuditEvent.objects.filter(created__lt=cutoff)
@@ -113,6 +115,7 @@ def purge_expired(now: datetime.datetime | None = None) -> int:
     while batch := list(expired.values_list("pk", flat=True)[:PURGE_BATCH]):
         deleted, _ = AuditEvent.objects.filter(pk__in=batch).delete()
         total += deleted
+    rollup.forget_through(cutoff.astimezone(datetime.UTC).date())
     return total
 
 
