@@ -63,6 +63,14 @@ class BaseTestCase(TestCase):
         cls.bob = cls.make_user("bob", accepted_agreement=agreement)
         cls.charlie = cls.make_user("charlie", is_active=False, accepted_agreement=agreement)
 
+    def sign_in_unrecorded(self, user) -> None:
+        """Sign ``user`` in and drop the sign-in's audit record: for tests of the audit's own
+        pages and counts, which make the records they read."""
+        from signing_service.audit.models import AuditEvent
+
+        self.client.force_login(user)
+        AuditEvent.objects.filter(action="user.sign_in").delete()
+
     @staticmethod
     def store_identity(**options):
         """An identity made by ``make_identity`` and saved, as an import would; and its files."""

@@ -34,7 +34,7 @@ def make_events(count: int, start: datetime.datetime, **fields) -> list[AuditEve
 
 class AuditListAccessTestCase(BaseTestCase):
     def test_admins_may_read_the_audit_log(self):
-        self.client.force_login(self.alice)
+        self.sign_in_unrecorded(self.alice)
         response = self.client.get("/audit/")
         self.assertContains(response, "<h1>Audit</h1>")
         self.assertContains(response, "No audit records.")
@@ -52,7 +52,7 @@ class AuditListAccessTestCase(BaseTestCase):
 
 class AuditListTestCase(BaseTestCase):
     def setUp(self):
-        self.client.force_login(self.alice)
+        self.sign_in_unrecorded(self.alice)
 
     def test_it_lists_the_newest_first(self):
         now = datetime.datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

@@ -27,6 +27,8 @@ HEADER = [
     "algorithm",
     "digest",
     "address",
+    "action",
+    "changes",
     "count",
 ]
 RANGE = "date_from=2026-03-10&date_to=2026-03-12"

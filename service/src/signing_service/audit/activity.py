@@ -101,7 +101,15 @@ def service_activity(now: datetime.datetime | None = None) -> Activity:
         days=stacked_days(since, counts, series),
         legend=legend(series),
         top_clients=top_clients(signatures_since(since)),
-        refusals=list(last_refusals(AuditEvent.objects.filter(created__gte=since))),
+        # Client requests only: failed sign-ins are on the Audit page (type admin action), and
+        # a burst of them must not push the clients' refusals off this list.
+        refusals=list(
+            last_refusals(
+                AuditEvent.objects.filter(created__gte=since).exclude(
+                    request_type=RequestType.ADMIN
+                )
+            )
+        ),
         expiring=expiring(identities, now),
     )
 
