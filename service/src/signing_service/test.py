@@ -71,6 +71,15 @@ class BaseTestCase(TestCase):
         self.client.force_login(user)
         AuditEvent.objects.filter(action="user.sign_in").delete()
 
+    def only_admin_record(self, action: str):
+        """The one admin record (request type admin) written since the test began, which must
+        be of ``action``; the test fails if there is none, another, or more."""
+        from signing_service.audit.models import AuditEvent, RequestType
+
+        admin_records = list(AuditEvent.objects.filter(request_type=RequestType.ADMIN))
+        self.assertEqual([event.action for event in admin_records], [action])  # noqa: PT009
+        return admin_records[0]
+
     @staticmethod
     def store_identity(**options):
         """An identity made by ``make_identity`` and saved, as an import would; and its files."""
