@@ -247,3 +247,13 @@ class AdminActionsCliTestCase(BaseTestCase):
         self.assert_by_operator(
             "audit.export", {"from": "2026-01-01", "to": "2026-01-31", "format": "json"}
         )
+
+    def test_saving_what_is_already_so_records_nothing(self):
+        identity, _ = self.store_identity()
+        self.run_command("identity", "authorize", identity.sha1, "--all")
+        self.run_command("user", "edit", "bob", "--no-admin")
+        self.assertFalse(AuditEvent.objects.exists())
+        self.run_command("apikey", "create", "build")
+        AuditEvent.objects.all().delete()
+        self.run_command("apikey", "toggle", "build", "--on")
+        self.assertFalse(AuditEvent.objects.exists())

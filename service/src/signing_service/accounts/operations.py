@@ -69,7 +69,8 @@ def edit_user(edited: User, actor: Actor) -> None:
     with transaction.atomic():
         edited.save(update_fields=EDITABLE)
         changes = differences(before, account(edited))
-        record_admin_action(actor, Action.USER_EDIT, edited, changes=changes)
+        if changes:
+            record_admin_action(actor, Action.USER_EDIT, edited, changes=changes)
 
 
 def delete_user(subject: User, actor: Actor) -> None:

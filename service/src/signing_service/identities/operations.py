@@ -68,4 +68,5 @@ def authorize(identity: Identity, all_keys: bool, keys: Iterable, actor: Actor) 
         identity.save(update_fields=["authorize_all_keys", "updated"])
         identity.authorized_keys.set(keys)
         changes = differences(before, authorization(identity))
-        record_admin_action(actor, Action.IDENTITY_AUTHORIZE, identity, changes=changes)
+        if changes:
+            record_admin_action(actor, Action.IDENTITY_AUTHORIZE, identity, changes=changes)
