@@ -8,19 +8,19 @@ from django.db import models, transaction
 
 from signing_service.audit.admin_actions import Action, Actor, record_admin_action
 
+# What switching each kind of row is called in the audit (users: see ``switch_action``).
+TOGGLE_ACTIONS = {
+    "identities.identity": Action.IDENTITY_TOGGLE,
+    "access.apikey": Action.APIKEY_TOGGLE,
+    "access.client": Action.CLIENT_TOGGLE,
+}
+
 
 def switch_action(item: models.Model, active: bool) -> Action:
     """The audit action for switching ``item`` to ``active``."""
-    from signing_service.access.models import ApiKey, Client
-    from signing_service.accounts.models import User
-
-    if isinstance(item, User):
+    if item._meta.label_lower == "accounts.user":
         return Action.USER_ACTIVATE if active else Action.USER_DEACTIVATE
-    if isinstance(item, ApiKey):
-        return Action.APIKEY_TOGGLE
-    if isinstance(item, Client):
-        return Action.CLIENT_TOGGLE
-    return Action.IDENTITY_TOGGLE
+    return TOGGLE_ACTIONS[item._meta.label_lower]
 
 
 def set_active(item: models.Model, active: bool, actor: Actor) -> None:

@@ -18,20 +18,15 @@ from signing_service.audit.models import Source, Status
 from signing_service.client_address import client_address
 
 
-def signed_in_actor(request, user) -> Actor:
-    # The signal's user: the request may not carry it yet.
-    return Actor(Source.WEB, user=user, username=user.username, address=client_address(request))
-
-
 @receiver(user_logged_in, dispatch_uid="audit_sign_in")
 def record_sign_in(sender, request, user, **kwargs) -> None:
-    record_admin_action(signed_in_actor(request, user), Action.SIGN_IN)
+    record_admin_action(Actor.of_request(request, user), Action.SIGN_IN)
 
 
 @receiver(user_logged_out, dispatch_uid="audit_sign_out")
 def record_sign_out(sender, request, user, **kwargs) -> None:
     if user is not None:  # signing out without a session changes nothing
-        record_admin_action(signed_in_actor(request, user), Action.SIGN_OUT)
+        record_admin_action(Actor.of_request(request, user), Action.SIGN_OUT)
 
 
 @receiver(user_login_failed, dispatch_uid="audit_sign_in_failed")

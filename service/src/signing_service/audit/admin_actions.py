@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import getpass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from django.db import models
 from django.http import HttpRequest
@@ -22,6 +23,9 @@ from django.utils.text import capfirst
 from signing_service.audit import records
 from signing_service.audit.models import AuditEvent, RequestType, Source, Status
 from signing_service.client_address import client_address
+
+if TYPE_CHECKING:
+    from signing_service.accounts.models import User
 
 
 class Action(StrEnum):
@@ -60,20 +64,16 @@ class Actor:
     """Who acts and from where: a web user (or a name tried at sign-in), or an OS user."""
 
     source: Source
-    user: object | None = None  # accounts.User; None on the command line and for unknown names
+    user: User | None = None  # None on the command line, and for a name no one has
     username: str = ""
     address: str | None = None
 
     @classmethod
-    def of_request(cls, request: HttpRequest, username: str = "") -> Actor:
-        """The signed-in user of a web request, or ``username`` as typed when there is none."""
-        user = (
-            request.user
-            if getattr(request, "user", None) and request.user.is_authenticated
-            else None
-        )
-        name = user.username if user else username
-        return cls(Source.WEB, user=user, username=name, address=client_address(request))
+    def of_request(cls, request: HttpRequest, user: User | None = None) -> Actor:
+        """The signed-in user of a web request (``user`` where the request does not carry it
+        yet, as at sign-in), from the request's client address."""
+        user = user or request.user
+        return cls(Source.WEB, user=user, username=user.username, address=client_address(request))
 
     @classmethod
     def operator(cls) -> Actor:
@@ -124,14 +124,13 @@ def record_admin_action(
     changes: dict | None = None,
     status: Status = Status.SUCCESS,
     reason: str = "",
-    message: str = "",
 ) -> AuditEvent:
     """Write the record of one admin action (inside the caller's transaction, if any)."""
     event = records.build(
         RequestType.ADMIN,
         status,
         reason=reason,
-        message=message or (describe(target) if target is not None else ""),
+        message=describe(target) if target is not None else "",
         source=actor.source,
         user=actor.user,
         address=actor.address,
