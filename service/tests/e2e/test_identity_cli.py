@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import getpass
 import hashlib
 import io
 import json
@@ -278,6 +279,12 @@ def test_audit_export_writes_web_sign_records_as_csv_and_json(running_service, t
     assert before_json_export == [as_json_row(row) for row in csv_rows]
     assert json_export["action"] == "audit.export"
     assert json_export["changes"] == {"from": around[0], "to": around[1], "format": "json"}
+    # The imports and exports on the command line are recorded as the OS user's.
+    imports = [row for row in json_rows if row["action"] == "identity.import"]
+    assert [(row["source"], row["username"], row["identity_sha1"]) for row in imports] == [
+        ("cli", getpass.getuser(), item.sha1) for item in (rsa_identity, ec_identity)
+    ]
+    assert json_export["source"] == "cli"
 
     sign_rows = [row for row in csv_rows if row["request_type"] == "sign"]
     assert len(sign_rows) == len(signed), csv_rows
