@@ -20,9 +20,11 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils.text import capfirst
 
+from signing_service.access.models import ApiKey, Client
 from signing_service.audit import records
 from signing_service.audit.models import AuditEvent, RequestType, Source, Status
 from signing_service.client_address import client_address
+from signing_service.identities.models import Identity
 
 if TYPE_CHECKING:
     from signing_service.accounts.models import User
@@ -89,15 +91,12 @@ def os_user_name() -> str:
 
 
 def describe(item: models.Model) -> str:
-    """“User “bob””, “API key “build (sk_…)””: what a record's message calls its target."""
+    """“User “bob””, “API key “build (smk_…)””: what a record's message calls its target."""
     return f"{capfirst(item._meta.verbose_name)} “{item}”"
 
 
 def target_fields(item: models.Model | None) -> dict:
     """The record's own columns for the target, so a filter on them finds the record too."""
-    from signing_service.access.models import ApiKey, Client
-    from signing_service.identities.models import Identity
-
     if isinstance(item, Identity):
         return {"identity": item}
     if isinstance(item, ApiKey):
