@@ -39,13 +39,15 @@ def main(argv: list[str] | None = None) -> None:
 
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
-    from django.db import OperationalError
+    from django.db import DatabaseError
 
     try:
         execute_from_command_line(["signing-service", *argv])
     except ImproperlyConfigured as error:
         sys.exit(f"signing-service: configuration error: {error}")
-    except OperationalError as error:  # unreachable, wrong password, no such database, ...
+    # Unreachable, wrong password, no such database, ... or an audit record that cannot be
+    # written, which rolls back the change it records.
+    except DatabaseError as error:
         from signing_service.database import describe_database, first_line
 
         sys.exit(f"signing-service: {describe_database()} cannot be used: {first_line(error)}.")

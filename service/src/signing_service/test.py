@@ -63,6 +63,23 @@ class BaseTestCase(TestCase):
         cls.bob = cls.make_user("bob", accepted_agreement=agreement)
         cls.charlie = cls.make_user("charlie", is_active=False, accepted_agreement=agreement)
 
+    def sign_in_unrecorded(self, user) -> None:
+        """Sign ``user`` in and drop the sign-in's audit record: for tests of the audit's own
+        pages and counts, which make the records they read."""
+        from signing_service.audit.models import AuditEvent
+
+        self.client.force_login(user)
+        AuditEvent.objects.filter(action="user.sign_in").delete()
+
+    def only_admin_record(self, action: str):
+        """The one admin record (request type admin) written since the test began, which must
+        be of ``action``; the test fails if there is none, another, or more."""
+        from signing_service.audit.models import AuditEvent, RequestType
+
+        admin_records = list(AuditEvent.objects.filter(request_type=RequestType.ADMIN))
+        self.assertEqual([event.action for event in admin_records], [action])  # noqa: PT009
+        return admin_records[0]
+
     @staticmethod
     def store_identity(**options):
         """An identity made by ``make_identity`` and saved, as an import would; and its files."""

@@ -12,6 +12,8 @@ from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 
 from signing_service.accounts.permissions import Permission, permission_required
+from signing_service.audit.admin_actions import Actor
+from signing_service.switches import set_active
 
 # The field a deactivation's confirmation page posts back with.
 CONFIRMED = "confirmed"
@@ -51,7 +53,7 @@ def toggle_active_view(
     def toggle(request: HttpRequest, pk: int) -> HttpResponse:
         item = get_object_or_404(model, pk=pk)
         if CONFIRMED in request.POST:
-            item.is_active = False
+            active = False
         elif item.is_active and what_stops and (consequence := what_stops(item)):
             context = {
                 "item": item,
@@ -62,8 +64,8 @@ def toggle_active_view(
             }
             return render(request, "confirm_deactivate.html", context)
         else:
-            item.is_active = not item.is_active
-        item.save(update_fields=["is_active"])
+            active = not item.is_active
+        set_active(item, active, Actor.of_request(request))
         state = "active" if item.is_active else "inactive"
         messages.success(request, f"{capfirst(model._meta.verbose_name)} “{item}” is {state}.")
         return back_to(request, fallback)

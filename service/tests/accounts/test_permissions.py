@@ -8,6 +8,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from signing_service.access.models import ApiKey, Client
 from signing_service.accounts.permissions import MATRIX, Permission, has_permission
+from signing_service.audit.admin_actions import Actor
 from signing_service.authorities.updates import add_authorities
 from signing_service.identities.models import Identity
 from signing_service.identities.p12 import parse_p12
@@ -64,7 +65,7 @@ class PermissionMatrixTestCase(BaseTestCase):
         identity.save()
         key, _ = ApiKey.create("build machines")
         client = Client.objects.create(api_key=key, hostname="mac-1", token_id="0" * 10)
-        (authority,) = add_authorities([make_intermediate_ca()[0]])
+        (authority,) = add_authorities([make_intermediate_ca()[0]], Actor.operator())
         self.object_ids = {
             "identities:": identity.pk,
             "authorities:": authority.pk,

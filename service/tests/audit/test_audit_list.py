@@ -34,7 +34,7 @@ def make_events(count: int, start: datetime.datetime, **fields) -> list[AuditEve
 
 class AuditListAccessTestCase(BaseTestCase):
     def test_admins_may_read_the_audit_log(self):
-        self.client.force_login(self.alice)
+        self.sign_in_unrecorded(self.alice)
         response = self.client.get("/audit/")
         self.assertContains(response, "<h1>Audit</h1>")
         self.assertContains(response, "No audit records.")
@@ -52,7 +52,7 @@ class AuditListAccessTestCase(BaseTestCase):
 
 class AuditListTestCase(BaseTestCase):
     def setUp(self):
-        self.client.force_login(self.alice)
+        self.sign_in_unrecorded(self.alice)
 
     def test_it_lists_the_newest_first(self):
         now = datetime.datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -343,3 +343,56 @@ class AuditFilterSummaryTestCase(BaseTestCase):
             "status=failure&date_from=2026-03-12&date_to=2026-03-11",
             'Showing: failure — <a href="/audit/">Clear filters</a>',
         )
+
+
+class AdminRecordsTestCase(BaseTestCase):
+    """Admin records on the Audit page: found by type and by action, shown with their changes."""
+
+    def setUp(self):
+        self.sign_in_unrecorded(self.alice)
+        self.identity = store_identity()
+        for marker, action, changes in [
+            ("a", "identity.toggle", {"is_active": [True, False]}),
+            ("b", "user.sign_in_failed", {}),
+            ("c", "audit.export", {"from": "2026-03-01", "to": "2026-03-31", "format": "csv"}),
+        ]:
+            AuditEvent.objects.create(
+                request_type=RequestType.ADMIN,
+                status=Status.SUCCESS,
+                source="web",
+                username="alice",
+                identity=self.identity if action == "identity.toggle" else None,
+                action=action,
+                changes=changes,
+                message=f"marker-{marker}",
+            )
+        AuditEvent.objects.create(
+            request_type=RequestType.SIGN, status=Status.SUCCESS, message="marker-d"
+        )
+
+    def shows(self, query: str) -> str:
+        body = self.client.get("/audit/?" + query).content.decode()
+        return "".join(marker for marker in "abcd" if f"marker-{marker}" in body)
+
+    def test_by_type_and_by_action(self):
+        self.assertEqual(self.shows("request_type=admin"), "abc")
+        self.assertEqual(self.shows("action=identity.toggle"), "a")
+        self.assertEqual(self.shows("action=audit.export&request_type=admin"), "c")
+        self.assertEqual(self.shows(f"identity={self.identity.pk}"), "a")
+        self.assertEqual(self.shows("request_type=sign"), "d")
+
+    def test_the_summary_names_the_action(self):
+        response = self.client.get("/audit/?action=identity.toggle")
+        self.assertContains(response, "Showing: identity.toggle")
+
+    def test_an_unknown_action_is_explained_and_not_applied(self):
+        response = self.client.get("/audit/?action=identity.steal")
+        self.assertContains(response, "Admin action: Select a valid choice.")
+        self.assertEqual(self.shows("action=identity.steal"), "abcd")
+
+    def test_it_shows_the_action_and_the_changes_readably(self):
+        response = self.client.get("/audit/?request_type=admin")
+        self.assertContains(response, "<code>identity.toggle</code>")
+        self.assertContains(response, "is_active: true → false")
+        self.assertContains(response, "from: 2026-03-01")
+        self.assertContains(response, '<span class="tag">web</span>')

@@ -27,6 +27,8 @@ HEADER = [
     "algorithm",
     "digest",
     "address",
+    "action",
+    "changes",
     "count",
 ]
 RANGE = "date_from=2026-03-10&date_to=2026-03-12"
@@ -233,3 +235,45 @@ class CsvInjectionTestCase(BaseTestCase):
         self.assertEqual(row["api_key_name"], "'+1")
         self.assertEqual(row["identity_common_name"], "'-1")
         self.assertEqual(row["username"], "'@me")
+
+
+class AdminRecordExportTestCase(BaseTestCase):
+    """Admin records export with their action and changes: an object in JSON, JSON text in CSV."""
+
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        event(
+            datetime.datetime(2026, 3, 10, 12, tzinfo=UTC),
+            "API key “=build”",
+            request_type=RequestType.ADMIN,
+            action="apikey.toggle",
+            changes={"is_active": [True, False]},
+            api_key_name="=build",
+        )
+
+    def setUp(self):
+        self.client.force_login(self.alice)
+
+    def export(self, name: str) -> str:
+        response = self.client.get(
+            f"/audit/export/?date_from=2026-03-10&date_to=2026-03-10&format={name}"
+        )
+        return b"".join(response.streaming_content).decode()
+
+    def test_json_holds_the_action_and_the_changes_as_an_object(self):
+        (record,) = json.loads(self.export("json"))
+        self.assertEqual(record["action"], "apikey.toggle")
+        self.assertEqual(record["changes"], {"is_active": [True, False]})
+
+    def test_csv_holds_them_as_text_and_stays_spreadsheet_safe(self):
+        _, row = csv.reader(io.StringIO(self.export("csv"), newline=""))
+        row = dict(zip(HEADER, row, strict=True))
+        self.assertEqual(row["action"], "apikey.toggle")
+        self.assertEqual(json.loads(row["changes"]), {"is_active": [True, False]})
+        self.assertEqual(row["api_key_name"], "'=build")
+
+    def test_records_without_changes_have_a_blank_cell(self):
+        event(datetime.datetime(2026, 3, 10, 13, tzinfo=UTC), "a signature")
+        *_, row = csv.reader(io.StringIO(self.export("csv"), newline=""))
+        self.assertEqual(dict(zip(HEADER, row, strict=True))["changes"], "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import getpass
 import hashlib
 import io
 import json
@@ -35,6 +36,8 @@ AUDIT_FIELDS = [
     "algorithm",
     "digest",
     "address",
+    "action",
+    "changes",
     "count",
 ]
 
@@ -228,6 +231,11 @@ def utc_day(row: dict[str, str]) -> datetime.date:
     return datetime.datetime.fromisoformat(row["created"]).astimezone(datetime.UTC).date()
 
 
+def as_json_row(row: dict[str, str]) -> dict:
+    """A CSV row as the JSON export writes it: changes as an object, not JSON text."""
+    return {**row, "changes": json.loads(row["changes"]) if row["changes"] else {}}
+
+
 def export(service, start: str, end: str, form: str):
     return service.manage("audit", "export", "--from", start, "--to", end, "--format", form)
 
@@ -265,7 +273,18 @@ def test_audit_export_writes_web_sign_records_as_csv_and_json(running_service, t
     assert reader.fieldnames == AUDIT_FIELDS
     json_rows = json.loads(as_json.stdout)
     assert isinstance(json_rows, list)
-    assert json_rows == csv_rows
+    # Each export is recorded before its first row, so the JSON export holds what the CSV one
+    # did (its own record included) and then its own record; CSV writes changes as JSON text.
+    *before_json_export, json_export = json_rows
+    assert before_json_export == [as_json_row(row) for row in csv_rows]
+    assert json_export["action"] == "audit.export"
+    assert json_export["changes"] == {"from": around[0], "to": around[1], "format": "json"}
+    # The imports and exports on the command line are recorded as the OS user's.
+    imports = [row for row in json_rows if row["action"] == "identity.import"]
+    assert [(row["source"], row["username"], row["identity_sha1"]) for row in imports] == [
+        ("cli", getpass.getuser(), item.sha1) for item in (rsa_identity, ec_identity)
+    ]
+    assert json_export["source"] == "cli"
 
     sign_rows = [row for row in csv_rows if row["request_type"] == "sign"]
     assert len(sign_rows) == len(signed), csv_rows
@@ -289,7 +308,7 @@ def test_audit_export_writes_web_sign_records_as_csv_and_json(running_service, t
     same_day_rows = json.loads(same_day.stdout)
     assert all(utc_day(row) == day for row in same_day_rows), same_day_rows
     assert [row for row in same_day_rows if row["request_type"] == "sign"] == [
-        row for row in sign_rows if utc_day(row) == day
+        as_json_row(row) for row in sign_rows if utc_day(row) == day
     ]
     day_before = str(day - datetime.timedelta(days=1))
     empty_csv = export(service, day_before, day_before, "csv")

@@ -19,7 +19,7 @@ class DeleteTestCase(BaseTestCase):
         response = self.client.post(f"/identities/{self.identity.pk}/delete/")
         self.assertRedirects(response, "/identities/", fetch_redirect_response=False)
         self.assertFalse(Identity.objects.exists())
-        event = AuditEvent.objects.get()
+        event = AuditEvent.objects.get(request_type=RequestType.SIGN)
         self.assertIsNone(event.identity)
         self.assertEqual(event.identity_common_name, self.made.common_name)
         self.assertEqual(event.identity_sha1, self.made.sha1)

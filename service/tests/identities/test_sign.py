@@ -6,7 +6,7 @@ from unittest import mock
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from signing_manager.algorithms import Algorithm, verify_digest
-from signing_service.audit.models import AuditEvent
+from signing_service.audit.models import AuditEvent, RequestType
 from signing_service.test import BaseTestCase
 
 
@@ -47,7 +47,7 @@ class TestSignTestCase(BaseTestCase):
             f"/identities/{self.identity.pk}/sign/",
             {"text": "hello", "algorithm": "rsa-pss-sha256"},
         )
-        event = AuditEvent.objects.get()
+        event = AuditEvent.objects.get(request_type=RequestType.SIGN)
         self.assertEqual(
             (event.request_type, event.status, event.source), ("sign", "success", "web")
         )
@@ -64,7 +64,7 @@ class TestSignTestCase(BaseTestCase):
             f"/identities/{ec_identity.pk}/sign/", {"text": "x", "algorithm": "rsa-pss-sha256"}
         )
         self.assertContains(response, "Select a valid choice")
-        self.assertFalse(AuditEvent.objects.exists())
+        self.assertFalse(AuditEvent.objects.filter(request_type=RequestType.SIGN).exists())
 
     def test_it_proposes_sha_256(self):
         ec_identity, _ = self.store_identity(key_kind="ec256")
@@ -88,7 +88,7 @@ class TestSignTestCase(BaseTestCase):
             f"/identities/{self.identity.pk}/sign/", {"text": "x", "algorithm": "rsa-pss-sha256"}
         )
         self.assertEqual(response.status_code, 403)
-        self.assertFalse(AuditEvent.objects.exists())
+        self.assertFalse(AuditEvent.objects.filter(request_type=RequestType.SIGN).exists())
 
 
 VIEW_CLOCK = "signing_service.identities.views.timezone"
@@ -112,7 +112,7 @@ class TestSignRefusalTestCase(BaseTestCase):
         self.assertEqual(response.status_code, 200)
         self.assertContains(response, sentence)
         self.assertNotContains(response, 'id="signature"')
-        self.assertFalse(AuditEvent.objects.exists())
+        self.assertFalse(AuditEvent.objects.filter(request_type=RequestType.SIGN).exists())
 
     def test_an_inactive_identity_is_refused(self):
         self.identity.is_active = False

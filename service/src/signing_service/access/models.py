@@ -73,6 +73,17 @@ class ApiKey(models.Model):
             return None
         return key
 
+    @classmethod
+    def named(cls, reference: str) -> ApiKey | None:
+        """The key an ops command names: by its public id as ``apikey list`` prints it
+        (``smk_<id>_…``, or ``smk_<id>``), else by its name in any case."""
+        token_id = reference.removeprefix(f"{tokens.API_KEY_PREFIX}_").removesuffix("_…")
+        if len(token_id) == tokens.ID_LENGTH and (
+            key := cls.objects.filter(token_id=token_id).first()
+        ):
+            return key
+        return cls.objects.alias(lowered=Lower("name")).filter(lowered=reference.lower()).first()
+
     @property
     def display_id(self) -> str:
         return f"{tokens.API_KEY_PREFIX}_{self.token_id}_…"

@@ -9,10 +9,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from signing_service.access import approval
+from signing_service.access import approval, operations
 from signing_service.access.forms import ApiKeyForm
 from signing_service.access.models import ApiKey, Client
 from signing_service.accounts.permissions import Permission, permission_required
+from signing_service.audit.admin_actions import Actor
 from signing_service.audit.models import Source
 from signing_service.client_address import client_address
 from signing_service.views import ClientSetup
@@ -49,7 +50,7 @@ SHOW_ONCE = "api_key_to_show_once"
 def key_create(request: HttpRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        key, secret = ApiKey.create(form.cleaned_data["name"], created_by=request.user)
+        key, secret = operations.create_key(form.cleaned_data["name"], Actor.of_request(request))
         # Post/redirect/get: reloading the page that shows the secret must not make another
         # key. The secret waits in the (server-side) session only until that page, a moment on.
         request.session[SHOW_ONCE] = {"key": key.pk, "secret": secret}
@@ -79,7 +80,7 @@ def key_created(request: HttpRequest, pk: int) -> HttpResponse:
 def key_delete(request: HttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(ApiKey.objects.annotate(client_count=Count("clients")), pk=pk)
     if request.method == "POST":
-        key.delete()
+        operations.delete_key(key, Actor.of_request(request))
         messages.success(request, f"Deleted the API key “{key.name}” and its clients.")
         return redirect("access:keys")
     return render(request, "access/key_delete.html", {"key": key})
@@ -101,11 +102,9 @@ def client_list(request: HttpRequest) -> HttpResponse:
 @permission_required(Permission.MANAGE_API_KEYS)
 @require_http_methods(["GET", "POST"])
 def client_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    """Forget a client: its token stops working; the machine may register again while its key
-    is active (to stop it for good, make the client inactive instead)."""
     client = get_object_or_404(Client.objects.select_related("api_key"), pk=pk)
     if request.method == "POST":
-        client.delete()
+        operations.delete_client(client, Actor.of_request(request))
         messages.success(request, f"Deleted the client “{client.hostname}”.")
         return redirect("access:key_clients", client.api_key.pk)
     return render(request, "access/client_delete.html", {"client": client})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout, update_session_auth_hash
@@ -10,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from signing_service.accounts import operations
 from signing_service.accounts.forms import (
     PasswordChangeForm,
     TemporaryPasswordForm,
@@ -18,6 +18,7 @@ from signing_service.accounts.forms import (
 )
 from signing_service.accounts.models import User, UserAgreement
 from signing_service.accounts.permissions import Permission, permission_required
+from signing_service.audit.admin_actions import Actor
 
 
 @require_POST
@@ -32,8 +33,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
     form = PasswordChangeForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save(commit=False)
-        user.must_change_password = False
-        user.save()
+        operations.change_own_password(user, Actor.of_request(request))
         update_session_auth_hash(request, user)
         messages.success(request, "Your password has been changed.")
         return redirect("home")
@@ -46,8 +46,7 @@ def agreement(request: HttpRequest) -> HttpResponse:
     current = UserAgreement.current()
     if request.method == "POST":
         if "accept" in request.POST:
-            request.user.accepted_agreement = current
-            request.user.save(update_fields=["accepted_agreement"])
+            operations.accept_agreement(request.user, current, Actor.of_request(request))
             return redirect("home")
         logout(request)
         messages.info(request, "You declined the user agreement and have been signed out.")
@@ -66,9 +65,10 @@ def user_list(request: HttpRequest) -> HttpResponse:
 def user_add(request: HttpRequest) -> HttpResponse:
     form = UserCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = User(username=form.cleaned_data["username"], is_admin=form.cleaned_data["is_admin"])
-        user.set_password(form.cleaned_data["password1"])
-        user.save()
+        data = form.cleaned_data
+        user = operations.add_user(
+            data["username"], data["is_admin"], data["password1"], Actor.of_request(request)
+        )
         messages.success(request, f"User {user.username} added; they must change the password.")
         return redirect("accounts:users")
     return render(request, "accounts/user_add.html", {"form": form})
@@ -81,11 +81,11 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = UserEditForm(request.POST or None, instance=subject)
     if request.method == "POST" and form.is_valid():
         edited = form.save(commit=False)
-        problem = lockout_problem(request.user, edited, deleting=False)
+        problem = operations.change_problem(request.user, edited, deleting=False)
         if problem:
             form.add_error(None, problem)
         else:
-            edited.save()
+            operations.edit_user(edited, Actor.of_request(request))
             messages.success(request, f"User {edited.username} saved.")
             return redirect("accounts:users")
     return render(request, "accounts/user_edit.html", {"form": form, "subject": subject})
@@ -95,9 +95,9 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def user_delete(request: HttpRequest, pk: int) -> HttpResponse:
     subject = get_object_or_404(User, pk=pk)
-    problem = lockout_problem(request.user, subject, deleting=True)
+    problem = operations.change_problem(request.user, subject, deleting=True)
     if request.method == "POST" and not problem:
-        subject.delete()
+        operations.delete_user(subject, Actor.of_request(request))
         messages.success(request, f"User {subject.username} deleted.")
         return redirect("accounts:users")
     return render(request, "accounts/user_delete.html", {"subject": subject, "problem": problem})
@@ -109,11 +109,9 @@ def user_reset_password(request: HttpRequest, pk: int) -> HttpResponse:
     subject = get_object_or_404(User, pk=pk)
     form = TemporaryPasswordForm(request.POST or None, user=subject)
     if request.method == "POST" and form.is_valid():
-        # A new password hash also ends the user's open sessions (Django's session auth hash).
-        subject.set_password(form.cleaned_data["password1"])
-        subject.must_change_password = True
-        subject.save()
-        axes_reset(username=subject.username)  # the new password lifts a sign-in lockout
+        operations.reset_password(
+            subject, form.cleaned_data["password1"], Actor.of_request(request)
+        )
         if subject == request.user:
             update_session_auth_hash(request, subject)
         messages.success(request, f"{subject.username} must choose a new password at next sign-in.")
@@ -125,29 +123,10 @@ def user_reset_password(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(Permission.MANAGE_USERS)
 def user_toggle_active(request: HttpRequest, pk: int) -> HttpResponse:
     subject = get_object_or_404(User, pk=pk)
-    subject.is_active = not subject.is_active
-    problem = lockout_problem(request.user, subject, deleting=False)
+    problem = operations.set_user_active(subject, not subject.is_active, Actor.of_request(request))
     if problem:
         messages.error(request, problem)
     else:
-        subject.save(update_fields=["is_active"])
         state = "activated" if subject.is_active else "deactivated"
         messages.success(request, f"User {subject.username} {state}.")
     return redirect("accounts:users")
-
-
-def lockout_problem(actor: User, subject: User, *, deleting: bool) -> str | None:
-    """Why a change to ``subject`` (carrying its unsaved new values) is refused, or None.
-
-    Admins may not delete, deactivate or demote themselves; as only active admins manage users,
-    the one making a change always remains, so the service never loses its last admin.
-    """
-    if subject.pk != actor.pk:
-        return None
-    if deleting:
-        return "You cannot delete your own account."
-    if not subject.is_active:
-        return "You cannot deactivate your own account."
-    if not subject.is_admin:
-        return "You cannot remove your own admin role."
-    return None

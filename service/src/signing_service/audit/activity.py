@@ -134,7 +134,15 @@ def service_activity(now: datetime.datetime | None = None) -> Activity:
         days=stacked_days(window.since, counts, series),
         legend=legend(series),
         top_clients=top_clients(window),
-        refusals=list(last_refusals(AuditEvent.objects.filter(created__gte=window.since))),
+        # Client requests only: failed sign-ins are on the Audit page (type admin action), and
+        # a burst of them must not push the clients' refusals off this list.
+        refusals=list(
+            last_refusals(
+                AuditEvent.objects.filter(created__gte=window.since).exclude(
+                    request_type=RequestType.ADMIN
+                )
+            )
+        ),
         expiring=expiring(identities, now),
     )
 

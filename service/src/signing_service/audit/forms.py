@@ -9,6 +9,7 @@ from django.db.models import Model, QuerySet
 from django.utils.text import capfirst
 
 from signing_service.access.models import ApiKey, Client
+from signing_service.audit.admin_actions import Action
 from signing_service.audit.export import FORMATS, in_days
 from signing_service.audit.models import AuditEvent, RequestType, Status
 from signing_service.identities.models import Identity
@@ -46,11 +47,16 @@ class AuditFilterForm(DateRangeForm):
     request_type = forms.ChoiceField(
         label="Type", required=False, choices=[("", "any"), *RequestType.choices]
     )
+    action = forms.ChoiceField(
+        label="Admin action",
+        required=False,
+        choices=[("", "any"), *((action.value, action.value) for action in Action)],
+    )
     status = forms.ChoiceField(required=False, choices=[("", "any"), *Status.choices])
     api_key = record_filter(ApiKey, "API key")
     client = record_filter(Client, "client")
     identity = record_filter(Identity, "identity")
-    field_order = ["request_type", "status", "api_key", "client", "identity"]
+    field_order = ["request_type", "action", "status", "api_key", "client", "identity"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -60,7 +66,7 @@ class AuditFilterForm(DateRangeForm):
     def filter(self, events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
         """Narrow by every filter that is valid (invalid ones are reported by the form)."""
         data = self.cleaned_data
-        for field in ("request_type", "status", "api_key", "client", "identity"):
+        for field in ("request_type", "action", "status", "api_key", "client", "identity"):
             if data.get(field):
                 events = events.filter(**{field: data[field]})
         return in_days(events, data.get("date_from"), data.get("date_to"))
@@ -71,7 +77,7 @@ class AuditFilterForm(DateRangeForm):
             return []
         data = self.cleaned_data
         parts = []
-        for field in ("request_type", "status"):
+        for field in ("request_type", "action", "status"):
             if data.get(field):
                 parts.append(dict(self.fields[field].choices)[data[field]])
         if key := data.get("api_key"):

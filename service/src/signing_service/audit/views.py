@@ -7,7 +7,8 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 
 from signing_service.accounts.permissions import Permission, permission_required
-from signing_service.audit.export import FORMATS, events_between
+from signing_service.audit.admin_actions import Actor
+from signing_service.audit.export import FORMATS, events_between, record_export
 from signing_service.audit.forms import AuditFilterForm, ExportForm
 from signing_service.audit.models import AuditEvent
 from signing_service.configuration.models import ServiceSettings
@@ -55,6 +56,7 @@ def export(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "audit/export.html", {"export_form": form}, status=400)
     start, end, name = (form.cleaned_data[key] for key in ("date_from", "date_to", "format"))
+    record_export(Actor.of_request(request), start, end, name)
     lines, content_type = FORMATS[name]
     response = StreamingHttpResponse(lines(events_between(start, end)), content_type=content_type)
     filename = f"audit-{start:%Y%m%d}-{end:%Y%m%d}.{name}"

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from signing_manager.apple_pki import apple_certificates
 from signing_service.accounts.permissions import Permission, permission_required
+from signing_service.audit.admin_actions import Actor
 from signing_service.authorities.forms import AuthorityUploadForm
 from signing_service.authorities.models import CertificateAuthority
 from signing_service.authorities.reading import CertificateFileError
@@ -31,7 +32,7 @@ def authority_upload(request: HttpRequest) -> HttpResponse:
     form = AuthorityUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
-            added = add_authorities(form.cleaned_data["certificates"])
+            added = add_authorities(form.cleaned_data["certificates"], Actor.of_request(request))
         except CertificateFileError as error:
             form.add_error("certificate_file", str(error))
         else:
@@ -46,7 +47,7 @@ def authority_upload(request: HttpRequest) -> HttpResponse:
 def authority_delete(request: HttpRequest, pk: int) -> HttpResponse:
     authority = get_object_or_404(CertificateAuthority, pk=pk)
     if request.method == "POST":
-        delete_authority(authority)
+        delete_authority(authority, Actor.of_request(request))
         messages.success(request, f"Deleted “{authority.common_name}”.")
         return redirect("authorities:list")
     return render(request, "authorities/delete.html", {"authority": authority})

@@ -16,8 +16,10 @@ from django.views.decorators.http import require_http_methods
 from signing_manager.algorithms import Algorithm, verify_digest
 from signing_service.accounts.permissions import Permission, permission_required
 from signing_service.audit import records
+from signing_service.audit.admin_actions import Actor
 from signing_service.audit.models import AuditEvent, RequestType, Source, Status
 from signing_service.client_address import client_address
+from signing_service.identities import operations
 from signing_service.identities.certificates import describe
 from signing_service.identities.forms import AuthorizeForm, P12Form, TestSignForm
 from signing_service.identities.models import Identity
@@ -56,9 +58,9 @@ def identity_list(request: HttpRequest) -> HttpResponse:
 def identity_import(request: HttpRequest) -> HttpResponse:
     form = P12Form(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        identity = Identity()
-        identity.fill_from(form.cleaned_data["parsed"])
-        identity.save()
+        identity = operations.import_identity(
+            form.cleaned_data["parsed"], Actor.of_request(request)
+        )
         messages.success(request, f"Imported “{identity.common_name}”.")
         return redirect("identities:detail", identity.pk)
     return render(request, "identities/import.html", {"form": form})
@@ -85,9 +87,9 @@ def identity_edit(request: HttpRequest, pk: int) -> HttpResponse:
     identity = get_object_or_404(Identity, pk=pk)
     form = P12Form(request.POST or None, request.FILES or None, replacing=identity)
     if request.method == "POST" and form.is_valid():
-        # Authorizations and the active switch belong to the record and stay as they are.
-        identity.fill_from(form.cleaned_data["parsed"])
-        identity.save()
+        operations.replace_identity(
+            identity, form.cleaned_data["parsed"], Actor.of_request(request)
+        )
         messages.success(request, f"Replaced the identity with “{identity.common_name}”.")
         return redirect("identities:detail", identity.pk)
     return render(request, "identities/edit.html", {"form": form, "identity": identity})
@@ -98,7 +100,7 @@ def identity_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def identity_delete(request: HttpRequest, pk: int) -> HttpResponse:
     identity = get_object_or_404(Identity, pk=pk)
     if request.method == "POST":
-        identity.delete()
+        operations.delete_identity(identity, Actor.of_request(request))
         messages.success(request, f"Deleted “{identity.common_name}”.")
         return redirect("identities:list")
     return render(request, "identities/delete.html", {"identity": identity})
@@ -110,7 +112,10 @@ def identity_authorize(request: HttpRequest, pk: int) -> HttpResponse:
     identity = get_object_or_404(Identity, pk=pk)
     form = AuthorizeForm(request.POST or None, instance=identity)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        data = form.cleaned_data
+        operations.authorize(
+            identity, data["authorize_all_keys"], data["authorized_keys"], Actor.of_request(request)
+        )
         if form.locks_everyone_out():
             messages.warning(
                 request,

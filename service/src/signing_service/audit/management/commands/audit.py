@@ -1,4 +1,5 @@
-"""``signing-service audit export``: the audit records of a date range as CSV or JSON."""
+"""``signing-service audit export``: the audit records of a date range as CSV or JSON; the export
+itself is recorded (who, which range)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import datetime
 from django.core.management.base import BaseCommand, CommandError
 
 from signing_service.accounts.bootstrap import prepare_database
-from signing_service.audit.export import FORMATS, events_between
+from signing_service.audit.admin_actions import Actor
+from signing_service.audit.export import FORMATS, events_between, record_export
 
 
 def parse_date(value: str) -> datetime.date:
@@ -32,6 +34,7 @@ class Command(BaseCommand):
         if start > end:
             raise CommandError("--from is after --to.")
         prepare_database()
+        record_export(Actor.operator(), start, end, options["format"])
         lines, _ = FORMATS[options["format"]]
         for line in lines(events_between(start, end)):
             self.stdout.write(line, ending="")

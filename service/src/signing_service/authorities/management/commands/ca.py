@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from signing_manager.apple_pki import apple_certificates
 from signing_service.accounts.bootstrap import prepare_database
+from signing_service.audit.admin_actions import Actor
 from signing_service.authorities.models import CertificateAuthority
 from signing_service.authorities.reading import (
     MAX_SIZE,
@@ -47,7 +48,7 @@ class Command(BaseCommand):
 
     def import_file(self, path: Path, data: bytes) -> None:
         try:
-            added = add_authorities(read_ca_certificates(data))
+            added = add_authorities(read_ca_certificates(data), Actor.operator())
         except CertificateFileError as error:
             raise CommandError(f"{path}: {error}") from None
         for authority in added:
@@ -72,5 +73,5 @@ class Command(BaseCommand):
         authority = CertificateAuthority.objects.filter(sha256=wanted).first()
         if authority is None:
             raise CommandError(f"No uploaded CA has the SHA-256 fingerprint {fingerprint}.")
-        delete_authority(authority)
+        delete_authority(authority, Actor.operator())
         self.stdout.write(f"Deleted {authority.common_name}.")
