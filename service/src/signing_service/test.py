@@ -374,6 +374,70 @@ def make_identity(
     return TestIdentity(p12, password, certificate, key, ca_certificate)
 
 
+# --- A SoftHSM2 token, for keys kept in a PKCS#11 token ----------------------------------------
+
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"  # Debian's softhsm2 (scripts/system-packages)
+
+
+@dataclasses.dataclass
+class SoftHsm:
+    """A SoftHSM2 token initialised in a directory of its own: its configuration file (which
+    ``SOFTHSM2_CONF`` names), its token store, and the PIN file a service reads."""
+
+    directory: Path
+    label: str = "signing-tests"
+    pin: str = dataclasses.field(default_factory=lambda: secrets.token_hex(8))
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / "softhsm2.conf"
+
+    @property
+    def token_dir(self) -> Path:
+        return self.directory / "tokens"
+
+    @property
+    def pin_file(self) -> Path:
+        return self.directory / "pin"
+
+    def initialise(self) -> SoftHsm:
+        self.token_dir.mkdir(parents=True)
+        self.config_path.write_text(
+            f"directories.tokendir = {self.token_dir}\nobjectstore.backend = file\n"
+            "log.level = ERROR\n"
+        )
+        self.pin_file.write_text(self.pin + "\n")
+        self.pin_file.chmod(0o600)
+        subprocess.run(
+            ["softhsm2-util", "--init-token", "--free", "--label", self.label,
+             "--pin", self.pin, "--so-pin", secrets.token_hex(8)],
+            env={**os.environ, "SOFTHSM2_CONF": str(self.config_path)},
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        return self
+
+    def environment(self) -> dict[str, str]:
+        """What a service subprocess needs to keep keys in this token."""
+        return {
+            "SOFTHSM2_CONF": str(self.config_path),
+            "SIGNING_SERVICE_PKCS11_MODULE": SOFTHSM_MODULE,
+            "SIGNING_SERVICE_PKCS11_TOKENS": self.label,
+            "SIGNING_SERVICE_PKCS11_PIN_FILE": str(self.pin_file),
+        }
+
+    @contextlib.contextmanager
+    def removed(self) -> Iterator[None]:
+        """The token taken away (its store moved aside), as an unplugged HSM; back afterwards."""
+        aside = self.directory / "tokens-removed"
+        self.token_dir.rename(aside)
+        self.token_dir.mkdir()
+        try:
+            yield
+        finally:
+            self.token_dir.rmdir()
+            aside.rename(self.token_dir)
+
+
 # --- A real service in a subprocess, for end-to-end tests and benchmarks --------------------
 
 SERVICE_COMMAND = str(Path(sys.executable).with_name("signing-service"))
