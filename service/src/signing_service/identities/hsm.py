@@ -6,11 +6,14 @@ only ever asked to sign: its bytes never exist in this process. The module (the 
 hardware security module"); python-pkcs11 talks to the module.
 
 Each process keeps its own ``TokenSessions``: the module is initialised in the process that
-uses it (a forked worker starts afresh, as PKCS#11 requires), the token is logged in to once
-(PKCS#11 shares the login among an application's sessions), and sessions are reused, one per
-concurrent signature. After any error of the token every session is dropped and the module
-initialised again, so a token that was unplugged or restarted is found again when it returns.
-Every such failure is a ``TokenUnavailable``, which the API answers with 503 ``key_unavailable``.
+uses it (a forked worker starts afresh, as PKCS#11 requires), and each token is logged in to
+once, in a session that is kept and reused. python-pkcs11 initialises the module without
+locking callbacks, which in PKCS#11 means the application calls it from one thread at a time
+(SoftHSM2 then drops its own locks and crashes otherwise): so a process's calls take turns, and
+the service's worker processes sign in parallel. After any error of the token the session is
+dropped and the module initialised again, so a token that was unplugged or restarted is found
+again when it returns. Every such failure is a ``TokenUnavailable``, which the API answers with
+503 ``key_unavailable``.
 """
 
 from __future__ import annotations
@@ -49,79 +52,63 @@ def configured_tokens() -> list[str]:
 
 
 class TokenSessions:
-    """The sessions this process holds with each configured token."""
+    """This process's session with each configured token, used by one thread at a time."""
 
     def __init__(self, module_path: str, pin: str):
         self.module_path = module_path
         self.pin = pin
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # held while the module is called
         self.pid = os.getpid()
         self.library = None
-        self.idle: dict[str, list[pkcs11.Session]] = {}
-        self.generation = 0  # counts resets: a session opened before one is not reused
+        self.open_sessions: dict[str, pkcs11.Session] = {}
 
     def load(self):
-        pkcs11 = pkcs11_module()
         if self.library is None:
-            self.library = pkcs11.lib(self.module_path)
+            self.library = pkcs11_module().lib(self.module_path)
         elif not self.library.initialized:
             self.library.initialize()
         return self.library
 
     def open(self, label: str) -> pkcs11.Session:
-        """A new read-write session, logging the token in if no session of ours has."""
+        """A new read-write session, logged in (the login is the token's, shared by every
+        session of this process: a second one finds it done)."""
         pkcs11 = pkcs11_module()
         token = self.load().get_token(token_label=label)
-        if label in self.idle:
-            return token.open(rw=True)
         try:
-            session = token.open(rw=True, user_pin=self.pin)
+            return token.open(rw=True, user_pin=self.pin)
         except pkcs11.exceptions.UserAlreadyLoggedIn:
-            session = token.open(rw=True)
-        self.idle[label] = []
-        return session
+            return token.open(rw=True)
 
     @contextlib.contextmanager
     def session(self, label: str) -> Iterator[pkcs11.Session]:
-        """A session with the token labelled ``label``, for this thread alone while in use."""
+        """The session with the token labelled ``label``, this thread's alone while in use."""
         if label not in configured_tokens():
             raise TokenUnavailable(f"The token “{label}” is not configured in this service.")
         pkcs11 = pkcs11_module()
-        try:
-            with self.lock:
-                if os.getpid() != self.pid:  # a forked worker: nothing of the parent's is ours
-                    self.pid, self.library, self.idle = os.getpid(), None, {}
-                generation = self.generation
-                idle = self.idle.get(label)
-                session = idle.pop() if idle else self.open(label)
-        except pkcs11.exceptions.PKCS11Error as error:
-            self.reset()
-            raise unavailable(label, error) from None
-        try:
-            yield session
-        except pkcs11.exceptions.PKCS11Error as error:
-            self.reset()
-            raise unavailable(label, error) from None
         with self.lock:
-            if generation == self.generation:
-                self.idle.setdefault(label, []).append(session)
+            if os.getpid() != self.pid:  # a forked worker: nothing of the parent's is ours
+                self.pid, self.library, self.open_sessions = os.getpid(), None, {}
+            try:
+                if label not in self.open_sessions:
+                    self.open_sessions[label] = self.open(label)
+                yield self.open_sessions[label]
+            except pkcs11.exceptions.PKCS11Error as error:
+                self.reset()
+                raise unavailable(label, error) from None
 
     def reset(self) -> None:
         """Forget every session and initialise the module again at the next use."""
         with self.lock:
-            self.generation += 1
-            self.idle = {}
+            self.open_sessions = {}
             if self.library is not None and os.getpid() == self.pid:
                 with contextlib.suppress(Exception):  # a failing module may fail this too
                     self.library.finalize()
 
     def check(self, label: str) -> None:
-        """Raise ``TokenUnavailable`` unless the token answers: its objects can be listed."""
-        pkcs11 = pkcs11_module()
-        with self.session(label) as session:
-            next(
-                session.get_objects({pkcs11.Attribute.CLASS: pkcs11.ObjectClass.PRIVATE_KEY}), None
-            )
+        """Raise ``TokenUnavailable`` unless the token answers: the module still finds it by
+        its label (a session of a token that went away may go on answering searches)."""
+        with self.session(label):
+            self.load().get_token(token_label=label)
 
 
 def unavailable(label: str, error: Exception) -> TokenUnavailable:

@@ -65,12 +65,9 @@ class Pkcs11Signer:
         """Several signatures in one session with the token."""
         pkcs11 = hsm.pkcs11_module()
         with hsm.sessions().session(self.token_label) as session:
-            try:
-                key = session.get_key(object_class=pkcs11.ObjectClass.PRIVATE_KEY, id=self.key_id)
-            except pkcs11.exceptions.NoSuchKey:
-                raise hsm.TokenUnavailable(
-                    f"The token “{self.token_label}” holds no key with the id {self.key_id.hex()}."
-                ) from None
+            # A key the token lacks (NoSuchKey) is a token error like any other: the token
+            # may be another than the one that was configured, or not fully back yet.
+            key = session.get_key(object_class=pkcs11.ObjectClass.PRIVATE_KEY, id=self.key_id)
             return [
                 token_signature(pkcs11, key, digest, algorithm) for digest, algorithm in requests
             ]
