@@ -233,9 +233,24 @@ def attach_certificate(
     return identity
 
 
-def import_into_token(parsed: ParsedIdentity, token_label: str) -> bytes:
-    """Create the .p12's private key in the token (sensitive, non-extractable); its id."""
-    return create_in_token(parsed.private_key, token_label, parsed.certificate)
+def fill_identity(identity: Identity, parsed: ParsedIdentity, token_label: str = "") -> None:
+    """Take a parsed .p12 into the record (not saved): its key sealed in the record, or, with
+    ``token_label``, created in that token and kept nowhere else."""
+    identity.fill_certificate(parsed.certificate, parsed.chain, parsed.usage_check_overridden)
+    if token_label:
+        key_id = create_in_token(parsed.private_key, token_label, parsed.certificate)
+        identity.keep_key_in_token(token_label, key_id)
+    else:
+        identity.seal_key(parsed.private_key_der())
+
+
+def discard_pending(pending: PendingIdentity) -> None:
+    """Destroy a pending identity's key pair in its token, then forget it."""
+    pkcs11 = hsm.pkcs11_module()
+    with hsm.sessions().session(pending.token_label) as session:
+        for key in session.get_objects({pkcs11.Attribute.ID: bytes.fromhex(pending.token_key_id)}):
+            key.destroy()
+    pending.delete()
 
 
 def create_in_token(private_key, token_label: str, certificate: x509.Certificate) -> bytes:

@@ -8,7 +8,7 @@ import hashlib
 
 from django.contrib import messages
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
@@ -18,10 +18,18 @@ from signing_service.accounts.permissions import Permission, permission_required
 from signing_service.audit import records
 from signing_service.audit.models import AuditEvent, RequestType, Source, Status
 from signing_service.client_address import client_address
+from signing_service.identities import token_keys
 from signing_service.identities.certificates import describe
-from signing_service.identities.forms import AuthorizeForm, P12Form, TestSignForm
-from signing_service.identities.models import Identity
-from signing_service.identities.signers import SoftwareSigner
+from signing_service.identities.forms import (
+    AuthorizeForm,
+    CertificateUploadForm,
+    GenerateKeyForm,
+    P12Form,
+    TestSignForm,
+)
+from signing_service.identities.hsm import TokenUnavailable, configured_tokens
+from signing_service.identities.models import Identity, PendingIdentity
+from signing_service.identities.signers import signer_for
 from signing_service.web import toggle_active_view
 
 
@@ -48,7 +56,24 @@ toggle = toggle_active_view(
 @permission_required(Permission.VIEW_IDENTITIES)
 def identity_list(request: HttpRequest) -> HttpResponse:
     identities = Identity.objects.prefetch_related("authorized_keys")
-    return render(request, "identities/list.html", {"identities": identities})
+    context = {
+        "identities": identities,
+        "pending": PendingIdentity.objects.all(),
+        "tokens": configured_tokens(),
+    }
+    return render(request, "identities/list.html", context)
+
+
+def store_from_form(identity: Identity, form: P12Form) -> bool:
+    """Fill and save the identity from a valid .p12 form, its key where the form says; whether
+    that worked (a token that is unavailable is said on the form)."""
+    try:
+        token_keys.fill_identity(identity, form.cleaned_data["parsed"], form.token_label())
+    except (TokenUnavailable, token_keys.TokenKeyError) as error:
+        form.add_error(None, f"{error} Nothing was imported.")
+        return False
+    identity.save()
+    return True
 
 
 @permission_required(Permission.MANAGE_IDENTITIES)
@@ -57,10 +82,9 @@ def identity_import(request: HttpRequest) -> HttpResponse:
     form = P12Form(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         identity = Identity()
-        identity.fill_from(form.cleaned_data["parsed"])
-        identity.save()
-        messages.success(request, f"Imported “{identity.common_name}”.")
-        return redirect("identities:detail", identity.pk)
+        if store_from_form(identity, form):
+            messages.success(request, f"Imported “{identity.common_name}”.")
+            return redirect("identities:detail", identity.pk)
     return render(request, "identities/import.html", {"form": form})
 
 
@@ -84,10 +108,8 @@ def identity_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def identity_edit(request: HttpRequest, pk: int) -> HttpResponse:
     identity = get_object_or_404(Identity, pk=pk)
     form = P12Form(request.POST or None, request.FILES or None, replacing=identity)
-    if request.method == "POST" and form.is_valid():
-        # Authorizations and the active switch belong to the record and stay as they are.
-        identity.fill_from(form.cleaned_data["parsed"])
-        identity.save()
+    # Authorizations and the active switch belong to the record and stay as they are.
+    if request.method == "POST" and form.is_valid() and store_from_form(identity, form):
         messages.success(request, f"Replaced the identity with “{identity.common_name}”.")
         return redirect("identities:detail", identity.pk)
     return render(request, "identities/edit.html", {"form": form, "identity": identity})
@@ -132,7 +154,11 @@ def identity_sign(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid() and usable(identity, form):
         algorithm = Algorithm(form.cleaned_data["algorithm"])
         digest = hashlib.new(algorithm.hash_algorithm.name, form.content()).digest()
-        signature = SoftwareSigner(identity).sign_digest(digest, algorithm)
+        try:
+            signature = signer_for(identity).sign_digest(digest, algorithm)
+        except TokenUnavailable as error:
+            form.add_error(None, f"{error} Nothing was signed.")
+            return render(request, "identities/sign.html", {"form": form, "identity": identity})
         # The signature is shown only once its audit record is committed.
         with transaction.atomic():
             records.record(
@@ -167,3 +193,75 @@ def usable(identity: Identity, form: TestSignForm) -> bool:
         form.add_error(None, problem[1])
         return False
     return True
+
+
+# --- Keys generated in a token, waiting for their certificate -----------------------------------
+
+
+def token_required() -> None:
+    if not configured_tokens():
+        raise Http404("No PKCS#11 token is configured.")
+
+
+@permission_required(Permission.MANAGE_IDENTITIES)
+@require_http_methods(["GET", "POST"])
+def generate(request: HttpRequest) -> HttpResponse:
+    token_required()
+    form = GenerateKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            pending = token_keys.generate_in_token(
+                form.cleaned_data["token"], form.cleaned_data["key"], form.subject()
+            )
+        except (TokenUnavailable, token_keys.TokenKeyError) as error:
+            form.add_error(None, f"{error} No key was generated.")
+        else:
+            messages.success(
+                request, f"Generated the key of “{pending.common_name}”: send its CSR to your CA."
+            )
+            return redirect("identities:pending", pending.pk)
+    return render(request, "identities/generate.html", {"form": form})
+
+
+@permission_required(Permission.MANAGE_IDENTITIES)
+@require_http_methods(["GET", "POST"])
+def pending_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A pending identity: its CSR to download, and the form for the issued certificate."""
+    pending = get_object_or_404(PendingIdentity, pk=pk)
+    form = CertificateUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            identity = token_keys.attach_certificate(
+                pending, form.data_bytes(), form.cleaned_data["allow_any_usage"]
+            )
+        except token_keys.TokenKeyError as error:
+            form.add_error("certificate", str(error))
+        else:
+            messages.success(request, f"“{identity.common_name}” is ready to sign.")
+            return redirect("identities:detail", identity.pk)
+    context = {"pending": pending, "form": form, "csr": pending.csr()}
+    return render(request, "identities/pending.html", context)
+
+
+@permission_required(Permission.MANAGE_IDENTITIES)
+def pending_csr(request: HttpRequest, pk: int) -> HttpResponse:
+    pending = get_object_or_404(PendingIdentity, pk=pk)
+    response = HttpResponse(pending.csr_pem(), content_type="application/pkcs10")
+    response["Content-Disposition"] = f'attachment; filename="signing-request-{pending.pk}.csr"'
+    return response
+
+
+@permission_required(Permission.MANAGE_IDENTITIES)
+@require_http_methods(["GET", "POST"])
+def pending_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    pending = get_object_or_404(PendingIdentity, pk=pk)
+    error = ""
+    if request.method == "POST":
+        try:
+            token_keys.discard_pending(pending)
+        except TokenUnavailable as unavailable:
+            error = f"{unavailable} Nothing was deleted."
+        else:
+            messages.success(request, f"Deleted the key of “{pending.common_name}”.")
+            return redirect("identities:list")
+    return render(request, "identities/pending_delete.html", {"pending": pending, "error": error})

@@ -91,13 +91,7 @@ class Command(BaseCommand):
         try:
             parsed = read_new_identity(data, password, allow_any_usage=allow_any_usage)
             identity = Identity()
-            identity.fill_certificate(
-                parsed.certificate, parsed.chain, parsed.usage_check_overridden
-            )
-            if token:
-                identity.keep_key_in_token(token, token_keys.import_into_token(parsed, token))
-            else:
-                identity.seal_key(parsed.private_key_der())
+            token_keys.fill_identity(identity, parsed, token or "")
         except P12Error as error:
             raise CommandError(f"{path}: {error}") from None
         except (TokenUnavailable, token_keys.TokenKeyError) as error:

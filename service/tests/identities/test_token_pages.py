@@ -1,0 +1,142 @@
+"""The web pages of keys kept in a token: generate with a CSR, download it, upload the issued
+certificate, import a .p12 into a token; and where each key lives, on the pages and the API."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from signing_service.accounts.models import UserAgreement
+from signing_service.identities.models import Identity, PendingIdentity
+from signing_service.test import BaseTestCase, fake_ca, make_identity
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin(client):
+    user = BaseTestCase.make_user(
+        "alice", is_admin=True, accepted_agreement=UserAgreement.current()
+    )
+    client.force_login(user)
+    return client
+
+
+def issued_for(csr: x509.CertificateSigningRequest) -> bytes:
+    ca_certificate, ca_key = fake_ca()
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(csr.subject)
+        .issuer_name(ca_certificate.subject)
+        .public_key(csr.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.DER)
+
+
+def test_generate_download_the_csr_and_upload_the_certificate(token_settings, admin):
+    listing = admin.get("/identities/")
+    assert "Generate Key in Token" in listing.text
+    response = admin.post(
+        "/identities/generate/",
+        {
+            "token": token_settings.label,
+            "key": "rsa2048",
+            "common_name": "Developer ID Application: Web (ABCDE12345)",
+            "email": "release@example.com",
+            "country": "us",
+        },
+    )
+    assert response.status_code == 302, response.content
+    pending = PendingIdentity.objects.get()
+    assert response["Location"] == f"/identities/pending/{pending.pk}/"
+    page = admin.get(response["Location"]).text
+    assert "Waiting for its certificate" in page
+    assert f"the PKCS#11 token “{token_settings.label}”" in page
+    assert "(pending)" in admin.get("/identities/").text
+
+    download = admin.get(f"/identities/pending/{pending.pk}/csr/")
+    assert download["Content-Type"] == "application/pkcs10"
+    csr = x509.load_pem_x509_csr(download.content)
+    assert csr.is_signature_valid
+    assert csr.public_key().key_size == 2048
+    assert "C=US" in csr.subject.rfc4514_string()
+
+    # A certificate for another key is refused and the key stays pending.
+    other = make_identity().certificate.public_bytes(serialization.Encoding.PEM)
+    refused = admin.post(
+        f"/identities/pending/{pending.pk}/",
+        {"certificate": SimpleUploadedFile("other.cer", other)},
+    )
+    assert refused.status_code == 200
+    assert "for another key" in refused.text
+    assert PendingIdentity.objects.exists()
+
+    accepted = admin.post(
+        f"/identities/pending/{pending.pk}/",
+        {"certificate": SimpleUploadedFile("issued.cer", issued_for(csr))},
+    )
+    assert accepted.status_code == 302, accepted.content
+    identity = Identity.objects.get()
+    assert accepted["Location"] == f"/identities/{identity.pk}/"
+    detail = admin.get(accepted["Location"]).text
+    assert f"the PKCS#11 token “{token_settings.label}” (non-extractable)" in detail
+    assert not PendingIdentity.objects.exists()
+
+    # The test-sign page signs through the token.
+    signed = admin.post(
+        f"/identities/{identity.pk}/sign/", {"text": "hello", "algorithm": "rsa-pss-sha256"}
+    )
+    assert "Verified with the certificate's public key" in signed.text
+
+
+def test_import_a_p12_into_the_token(token_settings, admin):
+    made = make_identity(key_kind="ec256")
+    form = admin.get("/identities/import/").text
+    assert f"The PKCS#11 token “{token_settings.label}”" in form
+    response = admin.post(
+        "/identities/import/",
+        {
+            "p12_file": SimpleUploadedFile("id.p12", made.p12),
+            "password": made.password,
+            "key_location": token_settings.label,
+        },
+    )
+    assert response.status_code == 302, response.content
+    identity = Identity.objects.get()
+    assert identity.key_location == f"token:{token_settings.label}"
+    assert bytes(identity.encrypted_private_key) == b""
+    assert "Token “" in admin.get("/identities/").text
+
+
+def test_without_tokens_the_pages_are_as_before(admin):
+    assert "Generate Key in Token" not in admin.get("/identities/").text
+    assert "key_location" not in admin.get("/identities/import/").text
+    assert admin.get("/identities/generate/").status_code == 404
+
+
+def test_deleting_a_pending_key_destroys_it_in_the_token(token_settings, admin):
+    from signing_service.identities import hsm
+
+    admin.post(
+        "/identities/generate/",
+        {"token": token_settings.label, "key": "ec-p256", "common_name": "To be deleted"},
+    )
+    pending = PendingIdentity.objects.get()
+    response = admin.post(f"/identities/pending/{pending.pk}/delete/")
+    assert response.status_code == 302
+    assert not PendingIdentity.objects.exists()
+    pkcs11 = hsm.pkcs11_module()
+    with hsm.sessions().session(token_settings.label) as session:
+        left = list(session.get_objects({pkcs11.Attribute.ID: bytes.fromhex(pending.token_key_id)}))
+    assert left == []
