@@ -392,6 +392,7 @@ def identity_json(identity: RemoteIdentity) -> dict:
         "key_type": identity.key_type,
         "key_size": identity.key_size,
         "not_after": identity.not_after.isoformat(),
+        "key_location": identity.key_location,
     }
 
 
@@ -474,6 +475,8 @@ def show_identity(identity: RemoteIdentity) -> int:
         f"{certificate.not_valid_after_utc:%Y-%m-%d}"
     )
     print(f"Key:         {identity.key_type} {identity.key_size}")
+    if identity.key_location:
+        print(f"Key kept in: {identity.key_location}")
     print(certificate.public_bytes(serialization.Encoding.PEM).decode(), end="")
     return 0
 
