@@ -140,3 +140,23 @@ def test_deleting_a_pending_key_destroys_it_in_the_token(token_settings, admin):
     with hsm.sessions().session(token_settings.label) as session:
         left = list(session.get_objects({pkcs11.Attribute.ID: bytes.fromhex(pending.token_key_id)}))
     assert left == []
+
+
+def test_only_admins_generate_or_see_pending_keys(token_settings, client):
+    from signing_service.identities import token_keys
+
+    pending = token_keys.generate_in_token(
+        token_settings.label, "ec-p256", token_keys.Subject(common_name="Admins only")
+    )
+    bob = BaseTestCase.make_user("bob", accepted_agreement=UserAgreement.current())
+    client.force_login(bob)
+    for path in (
+        "/identities/generate/",
+        f"/identities/pending/{pending.pk}/",
+        f"/identities/pending/{pending.pk}/csr/",
+        f"/identities/pending/{pending.pk}/delete/",
+    ):
+        assert client.get(path).status_code == 403, path
+    assert client.post(f"/identities/pending/{pending.pk}/delete/").status_code == 403
+    assert "Admins only" not in client.get("/identities/").text
+    assert PendingIdentity.objects.filter(pk=pending.pk).exists()

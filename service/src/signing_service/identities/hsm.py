@@ -122,7 +122,10 @@ _sessions: TokenSessions | None = None
 def sessions() -> TokenSessions:
     """This process's sessions with the configured module."""
     global _sessions
-    if _sessions is None or _sessions.module_path != settings.PKCS11_MODULE:
+    if _sessions is None or (_sessions.module_path, _sessions.pin) != (
+        settings.PKCS11_MODULE,
+        settings.PKCS11_PIN,
+    ):
         _sessions = TokenSessions(settings.PKCS11_MODULE, settings.PKCS11_PIN)
     return _sessions
 
