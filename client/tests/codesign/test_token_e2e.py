@@ -25,7 +25,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from signing_manager.algorithms import Algorithm, verify_digest
 from signing_service import test as support
 from signing_service.pytest_plugin import suite_database_url
-from signing_service.test import RunningService, ServiceError, SoftHsm, fake_ca, make_identity
+from signing_service.test import (
+    RunningService,
+    SoftHsm,
+    assert_stopped_with,
+    fake_ca,
+    issue_for_request,
+    make_identity,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.database]
 
@@ -63,7 +70,10 @@ class TokenWorld:
         pending = [line for line in self.manage_ok("identity", "list").splitlines()
                    if line.startswith("pending ") and line.endswith(common_name)]  # fmt: skip
         number = pending[0].split("\t")[0].split()[1]
-        certificate = issue(x509.load_pem_x509_csr(csr_pem.encode()))
+        certificate = issue_for_request(
+            x509.load_pem_x509_csr(csr_pem.encode()),
+            [ExtendedKeyUsageOID.CODE_SIGNING, INSTALLER_USAGE],
+        )
         certificate_file = self.folder / f"{number}.cer"
         certificate_file.write_bytes(certificate.public_bytes(serialization.Encoding.DER))
         attached = self.manage_ok("identity", "attach", number, str(certificate_file))
@@ -103,27 +113,6 @@ class TokenWorld:
 
 def sha1(certificate: x509.Certificate) -> str:
     return certificate.fingerprint(hashes.SHA1()).hex()  # noqa: S303
-
-
-def issue(csr: x509.CertificateSigningRequest) -> x509.Certificate:
-    """The test CA's certificate for a CSR: code and installer signing."""
-    ca_certificate, ca_key = fake_ca()
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(csr.subject)
-        .issuer_name(ca_certificate.subject)
-        .public_key(csr.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING, INSTALLER_USAGE]),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
 
 
 @pytest.fixture(scope="module")
@@ -264,16 +253,10 @@ def test_a_wrong_pin_stops_the_start_with_one_clear_sentence(world, tmp_path):
     wrong_pin = tmp_path / "wrong-pin"
     wrong_pin.write_text("not-the-pin\n")
     env = {**world.service.env, "SIGNING_SERVICE_PKCS11_PIN_FILE": str(wrong_pin)}
-    service = RunningService(tmp_path / "data", env)
-    try:
-        with pytest.raises(ServiceError):
-            service.start()
-    finally:
-        service.stop()  # should it have started after all, it must not outlive the test
-    assert service.process.returncode == 1
-    log = service.log()
-    assert "Traceback" not in log, log
-    assert f"The token “{world.token.label}” refuses the PIN" in log.strip().splitlines()[-1]
+    assert_stopped_with(
+        RunningService(tmp_path / "data", env),
+        f"signing-service: configuration error: The token “{world.token.label}” refuses the PIN",
+    )
 
 
 @pytest.fixture

@@ -249,6 +249,29 @@ def make_certificate(
     )
 
 
+def issue_for_request(
+    csr: x509.CertificateSigningRequest, usages: list[x509.ObjectIdentifier] | None = None
+) -> x509.Certificate:
+    """What the test CA issues for a CSR, as Apple's portal does: the request's subject and
+    key, for code signing (or the extended key usages ``usages``)."""
+    ca_certificate, ca_key = fake_ca()
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(csr.subject)
+        .issuer_name(ca_certificate.subject)
+        .public_key(csr.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(usages or [ExtendedKeyUsageOID.CODE_SIGNING]), critical=True
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
 def make_intermediate_ca(
     common_name: str = "Signing Manager Test Intermediate CA", index: int = 97
 ) -> tuple[x509.Certificate, object]:
@@ -572,6 +595,23 @@ class RunningService:
             path.write_bytes(content)
             path.chmod(0o600)
         return self.manage("identity", "import", str(p12), "--password-file", str(password))
+
+
+def assert_stopped_with(service: RunningService, sentence: str) -> None:
+    """The service refuses to start: exit status 1, no traceback, and the log's last line
+    begins with ``sentence``."""
+    try:
+        service.start()
+    except ServiceError:
+        pass
+    else:
+        raise AssertionError(f"the service started:\n{service.log()}")
+    finally:
+        service.stop()  # should it have started after all, it must not outlive the test
+    assert service.process.returncode == 1
+    log = service.log()
+    assert "Traceback" not in log, log
+    assert log.strip().splitlines()[-1].startswith(sentence), log
 
 
 @contextlib.contextmanager

@@ -4,7 +4,6 @@ certified, imported or moved there; never extractable; and a token that goes awa
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 import subprocess
 import threading
@@ -25,7 +24,7 @@ from signing_service.identities.models import Identity, PendingIdentity
 from signing_service.identities.p12 import parse_p12
 from signing_service.identities.signers import Pkcs11Signer
 from signing_service.monitoring.readiness import failing_check
-from signing_service.test import fake_ca, make_client, make_identity
+from signing_service.test import fake_ca, issue_for_request, make_client, make_identity
 
 pytestmark = pytest.mark.django_db
 
@@ -35,25 +34,6 @@ SUBJECT = token_keys.Subject(
     organization="Token Tests",
     country="US",
 )
-
-
-def issue(csr: x509.CertificateSigningRequest, usages=None) -> x509.Certificate:
-    """What a CA (the tests' own) issues for a CSR: a code-signing certificate for its key."""
-    ca_certificate, ca_key = fake_ca()
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(csr.subject)
-        .issuer_name(ca_certificate.subject)
-        .public_key(csr.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .add_extension(
-            x509.ExtendedKeyUsage(usages or [ExtendedKeyUsageOID.CODE_SIGNING]), critical=True
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
 
 
 def pem(certificate: x509.Certificate) -> bytes:
@@ -102,7 +82,7 @@ def test_generate_csr_issue_attach_and_sign_every_algorithm(
     assert "release@example.com" in checked.stdout
     assert pending.csr().public_key().key_size == key_size
 
-    certificate = issue(pending.csr())
+    certificate = issue_for_request(pending.csr())
     identity = token_keys.attach_certificate(pending, pem(certificate) + pem(fake_ca()[0]))
     assert not PendingIdentity.objects.exists()
     assert identity.key_location == f"token:{token_settings.label}"
@@ -133,7 +113,7 @@ def test_a_certificate_for_another_key_is_refused(token_settings):
 
 def test_a_certificate_not_for_code_signing_is_refused(token_settings):
     pending = token_keys.generate_in_token(token_settings.label, "ec-p256", SUBJECT)
-    certificate = issue(pending.csr(), usages=[ExtendedKeyUsageOID.SERVER_AUTH])
+    certificate = issue_for_request(pending.csr(), usages=[ExtendedKeyUsageOID.SERVER_AUTH])
     with pytest.raises(token_keys.TokenKeyError, match="not for code signing"):
         token_keys.attach_certificate(pending, pem(certificate))
 
@@ -141,7 +121,7 @@ def test_a_certificate_not_for_code_signing_is_refused(token_settings):
 @pytest.mark.parametrize("encoding", ["der", "p7b-der", "p7b-pem"])
 def test_the_certificate_may_come_as_der_or_pkcs7(token_settings, tmp_path, encoding):
     pending = token_keys.generate_in_token(token_settings.label, "ec-p256", SUBJECT)
-    certificate = issue(pending.csr())
+    certificate = issue_for_request(pending.csr())
     (tmp_path / "chain.pem").write_bytes(pem(certificate) + pem(fake_ca()[0]))
     if encoding == "der":
         data = certificate.public_bytes(serialization.Encoding.DER)
@@ -158,7 +138,7 @@ def test_the_certificate_may_come_as_der_or_pkcs7(token_settings, tmp_path, enco
 
 def test_a_pending_identity_is_neither_listed_nor_usable(token_settings, client, client_token):
     pending = token_keys.generate_in_token(token_settings.label, "ec-p256", SUBJECT)
-    certificate = issue(pending.csr())  # issued, but not uploaded yet
+    certificate = issue_for_request(pending.csr())  # issued, but not uploaded yet
     headers = {"Authorization": f"Bearer {client_token}"}
     assert client.get("/api/v1/certificates", headers=headers).json() == {"certificates": []}
     sha1 = certificate.fingerprint(hashes.SHA1()).hex()  # noqa: S303

@@ -3,19 +3,20 @@ certificate, import a .p12 into a token; and where each key lives, on the pages 
 
 from __future__ import annotations
 
-import datetime
-
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.hazmat.primitives import serialization
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from signing_service.accounts.models import UserAgreement
 from signing_service.identities.models import Identity, PendingIdentity
-from signing_service.test import BaseTestCase, fake_ca, make_identity
+from signing_service.test import BaseTestCase, issue_for_request, make_identity
 
 pytestmark = pytest.mark.django_db
+
+
+def der(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.DER)
 
 
 @pytest.fixture
@@ -25,23 +26,6 @@ def admin(client):
     )
     client.force_login(user)
     return client
-
-
-def issued_for(csr: x509.CertificateSigningRequest) -> bytes:
-    ca_certificate, ca_key = fake_ca()
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(csr.subject)
-        .issuer_name(ca_certificate.subject)
-        .public_key(csr.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    return certificate.public_bytes(serialization.Encoding.DER)
 
 
 def test_generate_download_the_csr_and_upload_the_certificate(token_settings, admin):
@@ -84,7 +68,7 @@ def test_generate_download_the_csr_and_upload_the_certificate(token_settings, ad
 
     accepted = admin.post(
         f"/identities/pending/{pending.pk}/",
-        {"certificate": SimpleUploadedFile("issued.cer", issued_for(csr))},
+        {"certificate": SimpleUploadedFile("issued.cer", der(issue_for_request(csr)))},
     )
     assert accepted.status_code == 302, accepted.content
     identity = Identity.objects.get()

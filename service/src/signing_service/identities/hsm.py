@@ -86,8 +86,9 @@ class TokenSessions:
             raise TokenUnavailable(f"The token “{label}” is not configured in this service.")
         pkcs11 = pkcs11_module()
         with self.lock:
-            if os.getpid() != self.pid:  # a forked worker: nothing of the parent's is ours
-                self.pid, self.library, self.open_sessions = os.getpid(), None, {}
+            if os.getpid() != self.pid:  # a forked worker: the parent's initialisation and
+                self.pid = os.getpid()  # sessions are not this process's; start again
+                self.reset()
             try:
                 if label not in self.open_sessions:
                     self.open_sessions[label] = self.open(label)

@@ -257,23 +257,18 @@ def create_in_token(private_key, token_label: str, certificate: x509.Certificate
     pkcs11 = hsm.pkcs11_module()
     key_id = new_key_id()
     if isinstance(private_key, rsa.RSAPrivateKey):
-        attributes = pkcs11.util.rsa.decode_rsa_private_key(
-            private_key.private_bytes(
-                serialization.Encoding.DER,
-                serialization.PrivateFormat.TraditionalOpenSSL,
-                serialization.NoEncryption(),
-            )
-        )
+        decode = pkcs11.util.rsa.decode_rsa_private_key
     elif isinstance(private_key, ec.EllipticCurvePrivateKey):
-        attributes = pkcs11.util.ec.decode_ec_private_key(
-            private_key.private_bytes(
-                serialization.Encoding.DER,
-                serialization.PrivateFormat.TraditionalOpenSSL,
-                serialization.NoEncryption(),
-            )
-        )
+        decode = pkcs11.util.ec.decode_ec_private_key
     else:
         raise TokenKeyError("Only RSA and EC keys can be kept in a token.")
+    attributes = decode(  # PKCS#1 RSAPrivateKey or SEC 1 ECPrivateKey, as python-pkcs11 reads
+        private_key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
     common_name = describe_name(certificate)
     attributes.update(private_key_template(pkcs11, common_name[:64]))
     attributes[pkcs11.Attribute.ID] = key_id
