@@ -4,7 +4,7 @@ issued by the test CA and the certificate attached; then ``signing-manager codes
 ``productsign`` sign with it and ``openssl cms -verify`` checks what they wrote. Also: a .p12
 imported into the token leaves no key bytes in the data directory or the log, many signatures
 at once from threads against two workers, the token taken away mid-run (503 audited, then
-recovery), and a wrong PIN at start."""
+recovery), a wrong PIN at start, and moving a sealed key into the token on the command line."""
 
 from __future__ import annotations
 
@@ -264,3 +264,48 @@ def files_folder(tmp_path):
     folder = tmp_path / "files"
     folder.mkdir()
     return folder
+
+
+def test_move_to_token_and_attach_on_the_command_line(world, tmp_path):
+    made = make_identity(key_kind="ec256")
+    p12, password = tmp_path / "id.p12", tmp_path / "password"
+    p12.write_bytes(made.p12)
+    password.write_text(made.password + "\n")
+    world.manage_ok("identity", "import", str(p12), "--password-file", str(password))
+    assert f"database\t{made.common_name}" in world.manage_ok("identity", "list")
+    moved = world.manage_ok("identity", "move-to-token", made.sha1.upper(), "--token")
+    assert moved == f"{made.common_name}\ttoken:{world.token.label}\n"
+    assert f"token:{world.token.label}\t{made.common_name}" in world.manage_ok("identity", "list")
+    again = world.service.manage("identity", "move-to-token", made.sha1, "--token")
+    assert again.returncode == 1
+    (sentence,) = again.stderr.strip().splitlines()
+    assert f"The key of “{made.common_name}” is in a token already." in sentence
+
+    token = world.client_token()
+    digest = hashlib.sha384(b"moved").digest()
+    with world.http() as http:
+        response = http.post(
+            "/api/v1/sign",
+            json={"certificate": made.sha1, "algorithm": "ecdsa-sha384",
+                  "digest": base64.b64encode(digest).decode()},
+            headers={"Authorization": f"Bearer {token}"},
+        )  # fmt: skip
+    assert response.status_code == 200, response.text
+    signature = base64.b64decode(response.json()["signature"])
+    assert verify_digest(made.certificate.public_key(), Algorithm.ECDSA_SHA384, digest, signature)
+
+    # A pending key: its CSR again, and a certificate for another key refused in one line.
+    csr = world.manage_ok("identity", "generate", "--key", "ec-p384", "--common-name", "Pending")
+    number = next(
+        line.split("\t")[0].split()[1]
+        for line in world.manage_ok("identity", "list").splitlines()
+        if line.startswith("pending ") and line.endswith("\tPending")
+    )
+    assert world.manage_ok("identity", "csr", number) == csr
+    other = tmp_path / "other.pem"
+    other.write_bytes(made.pem())
+    refused = world.service.manage("identity", "attach", number, str(other))
+    assert refused.returncode == 1
+    (sentence,) = refused.stderr.strip().splitlines()
+    assert "This certificate is for another key, not the one generated for “Pending”" in sentence
+    assert f"pending {number}\t" in world.manage_ok("identity", "list")
