@@ -106,7 +106,10 @@ def test_import_a_p12_into_the_token(token_settings, admin):
 def test_without_tokens_the_pages_are_as_before(admin):
     assert "Generate Key in Token" not in admin.get("/identities/").text
     assert "key_location" not in admin.get("/identities/import/").text
-    assert admin.get("/identities/generate/").status_code == 404
+    page = admin.get("/identities/generate/")
+    assert "No PKCS#11 token is configured" in page.text
+    assert admin.post("/identities/generate/", {"common_name": "x"}).status_code == 200
+    assert not PendingIdentity.objects.exists()
 
 
 def test_deleting_a_pending_key_destroys_it_in_the_token(token_settings, admin):

@@ -8,7 +8,7 @@ import hashlib
 
 from django.contrib import messages
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
@@ -198,17 +198,12 @@ def usable(identity: Identity, form: TestSignForm) -> bool:
 # --- Keys generated in a token, waiting for their certificate -----------------------------------
 
 
-def token_required() -> None:
-    if not configured_tokens():
-        raise Http404("No PKCS#11 token is configured.")
-
-
 @permission_required(Permission.MANAGE_IDENTITIES)
 @require_http_methods(["GET", "POST"])
 def generate(request: HttpRequest) -> HttpResponse:
-    token_required()
+    """Without a configured token the page says how to configure one, and offers no form."""
     form = GenerateKeyForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and configured_tokens() and form.is_valid():
         try:
             pending = token_keys.generate_in_token(
                 form.cleaned_data["token"], form.cleaned_data["key"], form.subject()
@@ -220,7 +215,8 @@ def generate(request: HttpRequest) -> HttpResponse:
                 request, f"Generated the key of “{pending.common_name}”: send its CSR to your CA."
             )
             return redirect("identities:pending", pending.pk)
-    return render(request, "identities/generate.html", {"form": form})
+    context = {"form": form, "tokens": configured_tokens()}
+    return render(request, "identities/generate.html", context)
 
 
 @permission_required(Permission.MANAGE_IDENTITIES)
