@@ -276,3 +276,19 @@ def test_start_refuses_a_wrong_pin_a_missing_token_or_module(token_settings, set
     settings.PKCS11_MODULE = "/nonexistent/libpkcs11.so"
     with pytest.raises(ImproperlyConfigured, match="cannot be loaded"):
         hsm.check_tokens()
+
+
+def test_one_logged_in_session_is_kept_and_replaced_after_a_token_error(token_settings):
+    key = ec.generate_private_key(ec.SECP256R1())
+    key_id = token_keys.create_in_token(key, token_settings.label, make_identity().certificate)
+    signer = Pkcs11Signer(token_settings.label, key_id, None)
+    signer.sign_digest(bytes(32), Algorithm.ECDSA_SHA256)
+    first = hsm.sessions().open_sessions[token_settings.label]
+    signer.sign_digest(bytes(32), Algorithm.ECDSA_SHA256)
+    assert hsm.sessions().open_sessions[token_settings.label] is first
+
+    with token_settings.removed(), pytest.raises(hsm.TokenUnavailable):
+        signer.sign_digest(bytes(32), Algorithm.ECDSA_SHA256)
+    assert token_settings.label not in hsm.sessions().open_sessions
+    signer.sign_digest(bytes(32), Algorithm.ECDSA_SHA256)
+    assert hsm.sessions().open_sessions[token_settings.label] is not first
