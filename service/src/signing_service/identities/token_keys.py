@@ -27,25 +27,31 @@ from django.db import transaction
 from signing_manager.algorithms import Algorithm
 from signing_manager.cms import ASN1_ERRORS
 from signing_manager.key_usage import code_signing_problem
+from signing_service.authorities.reading import name_of
 from signing_service.identities import hsm
 from signing_service.identities.models import Identity, PendingIdentity
 from signing_service.identities.p12 import ParsedIdentity
 from signing_service.identities.signers import Pkcs11Signer
 
-# What an admin may generate: RSA sizes (Apple's portal wants 2048) and the EC curves, each
-# with the signature its CSR carries.
+
+@dataclass(frozen=True)
+class KeySpec:
+    """A kind of key an admin may generate, and the signature its CSR carries."""
+
+    key_type: str
+    key_size: int
+    curve: str = ""  # EC only
+    csr_algorithm: Algorithm = Algorithm.RSA_PKCS1V15_SHA256
+    csr_signature_name: str = "sha256_rsa"  # asn1crypto's name for it
+
+
+# RSA 2048 is what Apple's Developer ID portal asks for.
 KEY_SPECS = {
-    "rsa2048": ("RSA", 2048),
-    "rsa3072": ("RSA", 3072),
-    "rsa4096": ("RSA", 4096),
-    "ec-p256": ("EC", 256),
-    "ec-p384": ("EC", 384),
-}
-CURVES = {256: "secp256r1", 384: "secp384r1"}
-CSR_SIGNATURES = {
-    ("RSA", 256): (Algorithm.RSA_PKCS1V15_SHA256, "sha256_rsa"),
-    ("EC", 256): (Algorithm.ECDSA_SHA256, "sha256_ecdsa"),
-    ("EC", 384): (Algorithm.ECDSA_SHA384, "sha384_ecdsa"),
+    "rsa2048": KeySpec("RSA", 2048),
+    "rsa3072": KeySpec("RSA", 3072),
+    "rsa4096": KeySpec("RSA", 4096),
+    "ec-p256": KeySpec("EC", 256, "secp256r1", Algorithm.ECDSA_SHA256, "sha256_ecdsa"),
+    "ec-p384": KeySpec("EC", 384, "secp384r1", Algorithm.ECDSA_SHA384, "sha384_ecdsa"),
 }
 MAX_CERTIFICATE_FILE = 1024 * 1024  # a leaf and its chain are a few KiB
 
@@ -103,16 +109,16 @@ def generate_in_token(token_label: str, key_spec: str, subject: Subject) -> Pend
     """A new key pair in the token and its CSR, kept as a pending identity (saved)."""
     if key_spec not in KEY_SPECS:
         raise TokenKeyError(f"Choose one of {', '.join(KEY_SPECS)}, not {key_spec!r}.")
-    key_type, key_size = KEY_SPECS[key_spec]
+    spec = KEY_SPECS[key_spec]
     name = subject.name()
     pkcs11 = hsm.pkcs11_module()
     key_id = new_key_id()
     with hsm.sessions().session(token_label) as session:
         template = private_key_template(pkcs11, subject.common_name[:64])
         public_template = {pkcs11.Attribute.TOKEN: True, pkcs11.Attribute.VERIFY: True}
-        if key_type == "RSA":
+        if spec.key_type == "RSA":
             public, _ = session.generate_keypair(
-                pkcs11.KeyType.RSA, key_size, id=key_id, store=True,
+                pkcs11.KeyType.RSA, spec.key_size, id=key_id, store=True,
                 public_template=public_template, private_template=template,
             )  # fmt: skip
             spki = rsa_spki(pkcs11.util.rsa.encode_rsa_public_key(public))
@@ -121,7 +127,7 @@ def generate_in_token(token_label: str, key_spec: str, subject: Subject) -> Pend
                 pkcs11.KeyType.EC,
                 {
                     pkcs11.Attribute.EC_PARAMS: pkcs11.util.ec.encode_named_curve_parameters(
-                        CURVES[key_size]
+                        spec.curve
                     )
                 },
                 local=True,
@@ -130,13 +136,13 @@ def generate_in_token(token_label: str, key_spec: str, subject: Subject) -> Pend
                 id=key_id, store=True, public_template=public_template, private_template=template
             )
             spki = pkcs11.util.ec.encode_ec_public_key(public)
-    csr = signed_request(token_label, key_id, name, spki, key_type, key_size)
+    csr = signed_request(token_label, key_id, name, spki, spec)
     return PendingIdentity.objects.create(
         common_name=subject.common_name,
         token_label=token_label,
         token_key_id=key_id.hex(),
-        key_type=key_type,
-        key_size=key_size,
+        key_type=spec.key_type,
+        key_size=spec.key_size,
         csr_der=csr,
     )
 
@@ -146,10 +152,10 @@ def rsa_spki(pkcs1_public_key: bytes) -> bytes:
 
 
 def signed_request(
-    token_label: str, key_id: bytes, name: x509.Name, spki: bytes, key_type: str, key_size: int
+    token_label: str, key_id: bytes, name: x509.Name, spki: bytes, spec: KeySpec
 ) -> bytes:
     """The DER of a PKCS#10 request for ``name`` and the public key ``spki``, signed in the
-    token by the key ``key_id`` (SHA-256; SHA-384 for P-384)."""
+    token by the key ``key_id`` as ``spec`` says (SHA-256; SHA-384 for P-384)."""
     info = asn1_csr.CertificationRequestInfo(
         {
             "version": "v1",
@@ -158,13 +164,13 @@ def signed_request(
             "attributes": [],
         }
     )
-    algorithm, signature_name = CSR_SIGNATURES[(key_type, 256 if key_type == "RSA" else key_size)]
+    algorithm = spec.csr_algorithm
     digest = hashlib.new(algorithm.hash_algorithm.name, info.dump()).digest()
     signature = Pkcs11Signer(token_label, key_id, None).sign_digest(digest, algorithm)
     return asn1_csr.CertificationRequest(
         {
             "certification_request_info": info,
-            "signature_algorithm": {"algorithm": signature_name},
+            "signature_algorithm": {"algorithm": spec.csr_signature_name},
             "signature": signature,
         }
     ).dump()
@@ -269,17 +275,11 @@ def create_in_token(private_key, token_label: str, certificate: x509.Certificate
             serialization.NoEncryption(),
         )
     )
-    common_name = describe_name(certificate)
-    attributes.update(private_key_template(pkcs11, common_name[:64]))
+    attributes.update(private_key_template(pkcs11, name_of(certificate)[:64]))
     attributes[pkcs11.Attribute.ID] = key_id
     with hsm.sessions().session(token_label) as session:
         session.create_object(attributes)
     return key_id
-
-
-def describe_name(certificate: x509.Certificate) -> str:
-    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(names[0].value) if names else certificate.subject.rfc4514_string()
 
 
 def move_to_token(identity: Identity, token_label: str) -> None:
