@@ -46,6 +46,7 @@ def test_generate_download_the_csr_and_upload_the_certificate(token_settings, ad
     assert response["Location"] == f"/identities/pending/{pending.pk}/"
     page = admin.get(response["Location"]).text
     assert "Waiting for its certificate" in page
+    assert "emailAddress=release@example.com,CN=Developer ID Application: Web" in page
     assert f"the PKCS#11 token “{token_settings.label}”" in page
     assert "(pending)" in admin.get("/identities/").text
 

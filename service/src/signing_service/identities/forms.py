@@ -145,7 +145,7 @@ class GenerateKeyForm(forms.Form):
     key = forms.ChoiceField(
         label="Key",
         choices=[
-            ("rsa2048", "RSA 2048 (what Apple's Developer ID portal asks for)"),
+            ("rsa2048", "RSA 2048 (for Apple's Developer ID)"),
             ("rsa3072", "RSA 3072"),
             ("rsa4096", "RSA 4096"),
             ("ec-p256", "EC P-256"),

@@ -7,6 +7,7 @@ import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models import Q
@@ -205,6 +206,10 @@ class PendingIdentity(models.Model):
 
     def csr_pem(self) -> str:
         return self.csr().public_bytes(serialization.Encoding.PEM).decode()
+
+    def subject(self) -> str:
+        """The requested subject, as RFC 4514 writes it (the email address by its name)."""
+        return self.csr().subject.rfc4514_string({NameOID.EMAIL_ADDRESS: "emailAddress"})
 
 
 def encode_certificates(certificates) -> list[str]:

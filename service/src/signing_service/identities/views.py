@@ -235,8 +235,7 @@ def pending_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"“{identity.common_name}” is ready to sign.")
             return redirect("identities:detail", identity.pk)
-    context = {"pending": pending, "form": form, "csr": pending.csr()}
-    return render(request, "identities/pending.html", context)
+    return render(request, "identities/pending.html", {"pending": pending, "form": form})
 
 
 @permission_required(Permission.MANAGE_IDENTITIES)
