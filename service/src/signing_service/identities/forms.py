@@ -143,14 +143,7 @@ class GenerateKeyForm(forms.Form):
 
     token = forms.ChoiceField(label="Token")
     key = forms.ChoiceField(
-        label="Key",
-        choices=[
-            ("rsa2048", "RSA 2048 (for Apple's Developer ID)"),
-            ("rsa3072", "RSA 3072"),
-            ("rsa4096", "RSA 4096"),
-            ("ec-p256", "EC P-256"),
-            ("ec-p384", "EC P-384"),
-        ],
+        label="Key", choices=[(name, spec.label) for name, spec in token_keys.KEY_SPECS.items()]
     )
     common_name = forms.CharField(label="Common name", max_length=64)
     email = forms.EmailField(label="Email address", required=False)

@@ -38,6 +38,7 @@ from signing_service.identities.signers import Pkcs11Signer
 class KeySpec:
     """A kind of key an admin may generate, and the signature its CSR carries."""
 
+    label: str
     key_type: str
     key_size: int
     curve: str = ""  # EC only
@@ -45,13 +46,12 @@ class KeySpec:
     csr_signature_name: str = "sha256_rsa"  # asn1crypto's name for it
 
 
-# RSA 2048 is what Apple's Developer ID portal asks for.
 KEY_SPECS = {
-    "rsa2048": KeySpec("RSA", 2048),
-    "rsa3072": KeySpec("RSA", 3072),
-    "rsa4096": KeySpec("RSA", 4096),
-    "ec-p256": KeySpec("EC", 256, "secp256r1", Algorithm.ECDSA_SHA256, "sha256_ecdsa"),
-    "ec-p384": KeySpec("EC", 384, "secp384r1", Algorithm.ECDSA_SHA384, "sha384_ecdsa"),
+    "rsa2048": KeySpec("RSA 2048 (for Apple's Developer ID)", "RSA", 2048),
+    "rsa3072": KeySpec("RSA 3072", "RSA", 3072),
+    "rsa4096": KeySpec("RSA 4096", "RSA", 4096),
+    "ec-p256": KeySpec("EC P-256", "EC", 256, "secp256r1", Algorithm.ECDSA_SHA256, "sha256_ecdsa"),
+    "ec-p384": KeySpec("EC P-384", "EC", 384, "secp384r1", Algorithm.ECDSA_SHA384, "sha384_ecdsa"),
 }
 MAX_CERTIFICATE_FILE = 1024 * 1024  # a leaf and its chain are a few KiB
 
