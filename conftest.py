@@ -8,6 +8,8 @@ the suite runs on PostgreSQL, a fresh PostgreSQL database of its own.
   and identities and leaves the others' alone, so most end-to-end tests share it.
 - ``start_service`` / ``running_service``: a service of the test's own, for tests that need a
   fresh one (first start, restart, faults, what a new installation shows).
+- ``softhsm``: a SoftHSM2 token initialised once per test run (per xdist worker) in a
+  temporary directory; ``token_settings`` points this process's settings at it.
 
 Using either marks a test ``database`` and ``e2e`` (``signing_service.pytest_plugin``).
 """
@@ -22,7 +24,7 @@ import pytest
 from signing_manager.gui.launch import qt_installed
 from signing_service import test as support
 from signing_service.pytest_plugin import suite_database_url
-from signing_service.test import RunningService
+from signing_service.test import RunningService, SoftHsm
 
 # pytest-qt for the window's tests (client/tests/gui), where PySide6 is installed; without it
 # pytest-qt would stop the whole run, and the window's tests skip, saying why, instead.
@@ -69,3 +71,23 @@ def module_service(tmp_path_factory) -> Iterator[RunningService]:
             yield service
         finally:
             service.stop()
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory) -> SoftHsm:
+    """A SoftHSM2 token of this test run; services given its ``environment()`` keep keys in it."""
+    return SoftHsm(tmp_path_factory.mktemp("softhsm")).initialise()
+
+
+@pytest.fixture
+def token_settings(softhsm, settings, monkeypatch) -> Iterator[SoftHsm]:
+    """This process's settings (and SoftHSM2's configuration) pointed at the run's token, with
+    sessions of its own that are let go afterwards."""
+    from signing_service.identities import hsm
+
+    monkeypatch.setenv("SOFTHSM2_CONF", str(softhsm.config_path))
+    settings.PKCS11_MODULE = support.SOFTHSM_MODULE
+    settings.PKCS11_TOKENS = [softhsm.label]
+    settings.PKCS11_PIN = softhsm.pin
+    yield softhsm
+    hsm.sessions().reset()

@@ -1,16 +1,18 @@
 """Sign throughput of the Signing Service, measured against this machine's own limit.
 
 Starts ``signing-service run`` (gunicorn over HTTPS, one worker per core) on a temporary data
-directory, imports an RSA-2048 and an EC P-256 identity, registers a client, then drives
-``POST /api/v1/sign`` and ``POST /api/v1/sign/batch`` with wrk from a second process over N
-keep-alive connections. In the same run it measures the raw signing rate of ``cryptography`` on
-all cores, and prints the end-to-end rates, latency p50/p99 and their ratios to the raw rates.
+directory, imports an RSA-2048 and an EC P-256 identity, and an RSA-2048 identity whose key is
+kept in a SoftHSM2 token, registers a client, then drives ``POST /api/v1/sign`` and
+``POST /api/v1/sign/batch`` with wrk from a second process over N keep-alive connections. In the
+same run it measures the raw signing rates of ``cryptography`` and of the token (python-pkcs11
+alone) on all cores, and prints the end-to-end rates, latency p50/p99 and their ratios to the
+raw rates.
 
     .venv/bin/python bench/sign_throughput.py [--connections 32] [--seconds 10] [--batch 100]
         [--database-url postgres://postgres@127.0.0.1:5432]
 
-Needs wrk (Debian package ``wrk``) and the openssl command line. Not a test: nothing here
-passes or fails on timing.
+Needs wrk (Debian package ``wrk``), the openssl command line and softhsm2 (without it the token
+row is left out). Not a test: nothing here passes or fails on timing.
 """
 
 from __future__ import annotations
@@ -33,7 +35,13 @@ import httpx
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
-from signing_service.test import RunningService, fresh_postgres_database, make_identity
+from signing_service.test import (
+    SOFTHSM_MODULE,
+    RunningService,
+    SoftHsm,
+    fresh_postgres_database,
+    make_identity,
+)
 
 TARGETS = {"single": 0.40, "batch": 0.90, "p99_ms": 20.0}
 
@@ -51,10 +59,26 @@ end
 """
 
 
-def raw_rate_worker(kind: str, seconds: float, results) -> None:
+def token_signer(token: SoftHsm):
+    """A function signing a SHA-256 DigestInfo with a fresh RSA-2048 key in the token, as the
+    service's Pkcs11Signer does (CKM_RSA_PKCS), with a session of this process's own."""
+    import pkcs11
+    from asn1crypto import algos
+
+    session = pkcs11.lib(SOFTHSM_MODULE).get_token(token_label=token.label).open(user_pin=token.pin)
+    _, key = session.generate_keypair(pkcs11.KeyType.RSA, 2048, store=False)
+    digest_info = algos.DigestInfo(
+        {"digest_algorithm": {"algorithm": "sha256"}, "digest": hashlib.sha256(b"x").digest()}
+    ).dump()
+    return lambda: key.sign(digest_info, mechanism=pkcs11.Mechanism.RSA_PKCS)
+
+
+def raw_rate_worker(kind: str, seconds: float, results, token: SoftHsm | None = None) -> None:
     digest = hashlib.sha256(b"benchmark").digest()
     prehashed = utils.Prehashed(hashes.SHA256())
-    if kind == "rsa":
+    if kind == "rsa-token":
+        sign = token_signer(token)
+    elif kind == "rsa":
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
         def sign():
@@ -72,11 +96,11 @@ def raw_rate_worker(kind: str, seconds: float, results) -> None:
     results.put(count / seconds)
 
 
-def raw_rate(kind: str, seconds: float = 3.0) -> float:
-    """Signatures per second of cryptography alone, one process per core."""
+def raw_rate(kind: str, seconds: float = 3.0, token: SoftHsm | None = None) -> float:
+    """Signatures per second of cryptography (or the token) alone, one process per core."""
     results = multiprocessing.Queue()
     workers = [
-        multiprocessing.Process(target=raw_rate_worker, args=(kind, seconds, results))
+        multiprocessing.Process(target=raw_rate_worker, args=(kind, seconds, results, token))
         for _ in range(os.cpu_count() or 1)
     ]
     for worker in workers:
@@ -111,10 +135,13 @@ def wrk(url: str, token: str, body: dict, connections: int, seconds: int) -> dic
     }
 
 
-def set_up(service: RunningService, folder: Path) -> tuple[str, dict[str, str]]:
-    """Import the identities and register a client; its token and the fingerprints."""
+def set_up(service: RunningService, folder: Path, with_token: bool) -> tuple[str, dict[str, str]]:
+    """Import the identities (one into the token) and register a client; its token and the
+    fingerprints."""
     fingerprints = {}
-    for kind, key_kind in (("rsa", "rsa2048"), ("ec", "ec256")):
+    kinds = [("rsa", "rsa2048", []), ("ec", "ec256", [])]
+    kinds += [("rsa-token", "rsa2048", ["--token"])] if with_token else []
+    for kind, key_kind, where in kinds:
         made = make_identity(key_kind=key_kind)
         (folder / f"{kind}.p12").write_bytes(made.p12)
         (folder / "password").write_text(made.password)
@@ -124,6 +151,7 @@ def set_up(service: RunningService, folder: Path) -> tuple[str, dict[str, str]]:
             str(folder / f"{kind}.p12"),
             "--password-file",
             str(folder / "password"),
+            *where,
         )
         if result.returncode:
             sys.exit(result.stderr)
@@ -161,24 +189,31 @@ def main() -> None:
 
     cores = os.cpu_count() or 1
     print(f"machine: {cores} cores; {arguments.connections} connections; {arguments.seconds}s each")
-    raw = {kind: raw_rate(kind) for kind in ("rsa", "ec")}
-    print(
-        f"raw cryptography, all cores: RSA-2048 {raw['rsa']:.0f}/s, ECDSA P-256 {raw['ec']:.0f}/s"
-    )
-
     with tempfile.TemporaryDirectory() as directory, contextlib.ExitStack() as stack:
         folder = Path(directory)
+        token = SoftHsm(folder / "softhsm").initialise() if shutil.which("softhsm2-util") else None
+        if token:
+            os.environ["SOFTHSM2_CONF"] = str(token.config_path)  # for the raw token rate
+        raw = {kind: raw_rate(kind) for kind in ("rsa", "ec")}
+        print(
+            f"raw cryptography, all cores: RSA-2048 {raw['rsa']:.0f}/s, "
+            f"ECDSA P-256 {raw['ec']:.0f}/s"
+        )
+        if token:
+            raw["rsa-token"] = raw_rate("rsa-token", token=token)
+            print(f"raw SoftHSM2 token, all cores: RSA-2048 {raw['rsa-token']:.0f}/s")
         env = {key: value for key, value in os.environ.items() if not key.startswith("SIGNING_")}
         env.pop("DATABASE_URL", None)
         env.update(SIGNING_SERVICE_WORKERS=str(cores), SIGNING_SERVICE_LOG_LEVEL="WARNING")
+        env.update(token.environment() if token else {})
         if arguments.database_url:
             env["DATABASE_URL"] = stack.enter_context(
                 fresh_postgres_database(arguments.database_url)
             )
         service = RunningService(folder / "data", env).start()
         stack.callback(service.stop)
-        token, fingerprints = set_up(service, folder)
-        report(service, token, fingerprints, raw, arguments)
+        client_token, fingerprints = set_up(service, folder, with_token=token is not None)
+        report(service, client_token, fingerprints, raw, arguments)
 
 
 def line(label: str, rate: float, raw: float, target: float, result: dict) -> str:
@@ -191,13 +226,16 @@ def line(label: str, rate: float, raw: float, target: float, result: dict) -> st
 
 def report(service, token, fingerprints, raw, arguments) -> None:
     url = service.url + "/api/v1/sign"
-    for kind, algorithm in (("rsa", "rsa-pkcs1v15-sha256"), ("ec", "ecdsa-sha256")):
+    rows = [("rsa", "rsa-pkcs1v15-sha256"), ("ec", "ecdsa-sha256")]
+    rows += [("rsa-token", "rsa-pkcs1v15-sha256")] if "rsa-token" in fingerprints else []
+    for kind, algorithm in rows:
         body = sign_body(fingerprints[kind], algorithm)
         single = wrk(url, token, body, arguments.connections, arguments.seconds)
         batch_body = {"requests": [body] * arguments.batch}
         batch_connections = max(2, arguments.connections // 8)
         batch = wrk(url + "/batch", token, batch_body, batch_connections, arguments.seconds)
-        print(f"\n{algorithm} (p99 target {TARGETS['p99_ms']:.0f} ms for single):")
+        where = ", key in the SoftHSM2 token" if kind == "rsa-token" else ""
+        print(f"\n{algorithm}{where} (p99 target {TARGETS['p99_ms']:.0f} ms for single):")
         print(line("single", single["requests_per_s"], raw[kind], TARGETS["single"], single))
         batch_rate = batch["requests_per_s"] * arguments.batch
         print(line(f"batch of {arguments.batch}", batch_rate, raw[kind], TARGETS["batch"], batch))

@@ -289,6 +289,7 @@ def test_r_json_describes_each_identity(world):
             "key_type": key_type,
             "key_size": key_size,
             "not_after": by_sha1[made.sha1.upper()]["not_after"],
+            "key_location": "database",
         }
         not_after = datetime.datetime.fromisoformat(by_sha1[made.sha1.upper()]["not_after"])
         assert not_after == certificate.not_valid_after_utc
@@ -322,7 +323,7 @@ def test_identity_commands_copy_what_the_guide_menu_copies(world):
     assert f"Common name: {rsa.common_name}\n" in shown
     assert f"SHA-1:       {sha1}\n" in shown
     assert f"SHA-256:     {rsa.certificate.fingerprint(hashes.SHA256()).hex().upper()}\n" in shown
-    assert "Key:         RSA 2048\n" in shown
+    assert "Key:         RSA 2048\nKey kept in: database\n" in shown
     assert "Issuer:      CN=Signing Manager Test CA\n" in shown
     assert shown.endswith(rsa.pem().decode())
 

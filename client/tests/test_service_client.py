@@ -16,7 +16,7 @@ from signing_manager.algorithms import Algorithm, sign_digest
 from signing_manager.config import Secrets, Settings, key_id, write_private_file
 from signing_manager.errors import BadSignature, ConfigurationError, ServiceRefused
 from signing_manager.remote_key import RemoteSigner
-from signing_manager.service import ServiceClient
+from signing_manager.service import RemoteIdentity, ServiceClient
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 KEY_1 = "smk_1111111111_" + "a" * 43
@@ -294,3 +294,10 @@ def test_other_refusals_and_a_zero_budget_are_not_asked_again(secrets, monkeypat
 
     with pytest.raises(ServiceRefused):
         client.identities()
+
+
+def test_where_the_key_lives_is_read_when_the_service_says_it():
+    older = RemoteIdentity.from_json(LISTING["certificates"][0])
+    assert older.key_location is None  # a service from before the field
+    newer = RemoteIdentity.from_json({**LISTING["certificates"][0], "key_location": "token:hsm1"})
+    assert newer.key_location == "token:hsm1"

@@ -404,6 +404,7 @@ def identity_json(identity: RemoteIdentity) -> dict:
         "key_type": identity.key_type,
         "key_size": identity.key_size,
         "not_after": identity.not_after.isoformat(),
+        "key_location": identity.key_location,
     }
 
 

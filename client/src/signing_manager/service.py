@@ -68,6 +68,9 @@ class RemoteIdentity:
     key_type: str
     key_size: int
     not_after: datetime.datetime
+    # Where the service keeps the private key ("database" or "token:LABEL"); None from a
+    # service older than the field.
+    key_location: str | None = None
 
     @classmethod
     def from_json(cls, data: dict) -> RemoteIdentity:
@@ -80,6 +83,7 @@ class RemoteIdentity:
             key_type=data["key_type"],
             key_size=int(data["key_size"]),
             not_after=datetime.datetime.fromisoformat(data["not_after"]),
+            key_location=data.get("key_location"),
         )
 
 

@@ -51,6 +51,12 @@ PUBLIC_URL = env("PUBLIC_URL").rstrip("/")
 # The bearer token Prometheus presents at /metrics; without one, /metrics does not exist.
 METRICS_TOKEN = env("METRICS_TOKEN")
 
+# PKCS#11 tokens that may hold identities' keys (identities/hsm.py): the module (the HSM
+# vendor's library), the labels of the tokens to use, and their user PIN (a secret: _FILE).
+PKCS11_MODULE = env("PKCS11_MODULE")
+PKCS11_TOKENS = env_list("PKCS11_TOKENS")
+PKCS11_PIN = env("PKCS11_PIN")
+
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -266,6 +266,29 @@ def make_certificate(
     )
 
 
+def issue_for_request(
+    csr: x509.CertificateSigningRequest, usages: list[x509.ObjectIdentifier] | None = None
+) -> x509.Certificate:
+    """What the test CA issues for a CSR, as Apple's portal does: the request's subject and
+    key, for code signing (or the extended key usages ``usages``)."""
+    ca_certificate, ca_key = fake_ca()
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(csr.subject)
+        .issuer_name(ca_certificate.subject)
+        .public_key(csr.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(usages or [ExtendedKeyUsageOID.CODE_SIGNING]), critical=True
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
 def make_intermediate_ca(
     common_name: str = "Signing Manager Test Intermediate CA", index: int = 97
 ) -> tuple[x509.Certificate, object]:
@@ -389,6 +412,70 @@ def make_identity(
     chain = [ca_certificate] if with_chain else []
     p12 = openssl_p12(certificate, key, password, encoding, chain)
     return TestIdentity(p12, password, certificate, key, ca_certificate)
+
+
+# --- A SoftHSM2 token, for keys kept in a PKCS#11 token ----------------------------------------
+
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"  # Debian's softhsm2 (scripts/system-packages)
+
+
+@dataclasses.dataclass
+class SoftHsm:
+    """A SoftHSM2 token initialised in a directory of its own: its configuration file (which
+    ``SOFTHSM2_CONF`` names), its token store, and the PIN file a service reads."""
+
+    directory: Path
+    label: str = "signing-tests"
+    pin: str = dataclasses.field(default_factory=lambda: secrets.token_hex(8))
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / "softhsm2.conf"
+
+    @property
+    def token_dir(self) -> Path:
+        return self.directory / "tokens"
+
+    @property
+    def pin_file(self) -> Path:
+        return self.directory / "pin"
+
+    def initialise(self) -> SoftHsm:
+        self.token_dir.mkdir(parents=True)
+        self.config_path.write_text(
+            f"directories.tokendir = {self.token_dir}\nobjectstore.backend = file\n"
+            "log.level = ERROR\n"
+        )
+        self.pin_file.write_text(self.pin + "\n")
+        self.pin_file.chmod(0o600)
+        subprocess.run(
+            ["softhsm2-util", "--init-token", "--free", "--label", self.label,
+             "--pin", self.pin, "--so-pin", secrets.token_hex(8)],
+            env={**os.environ, "SOFTHSM2_CONF": str(self.config_path)},
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        return self
+
+    def environment(self) -> dict[str, str]:
+        """What a service subprocess needs to keep keys in this token."""
+        return {
+            "SOFTHSM2_CONF": str(self.config_path),
+            "SIGNING_SERVICE_PKCS11_MODULE": SOFTHSM_MODULE,
+            "SIGNING_SERVICE_PKCS11_TOKENS": self.label,
+            "SIGNING_SERVICE_PKCS11_PIN_FILE": str(self.pin_file),
+        }
+
+    @contextlib.contextmanager
+    def removed(self) -> Iterator[None]:
+        """The token taken away (its store moved aside), as an unplugged HSM; back afterwards."""
+        aside = self.directory / "tokens-removed"
+        self.token_dir.rename(aside)
+        self.token_dir.mkdir()
+        try:
+            yield
+        finally:
+            self.token_dir.rmdir()
+            aside.rename(self.token_dir)
 
 
 # --- A real service in a subprocess, for end-to-end tests and benchmarks --------------------
@@ -525,6 +612,23 @@ class RunningService:
             path.write_bytes(content)
             path.chmod(0o600)
         return self.manage("identity", "import", str(p12), "--password-file", str(password))
+
+
+def assert_stopped_with(service: RunningService, sentence: str) -> None:
+    """The service refuses to start: exit status 1, no traceback, and the log's last line
+    begins with ``sentence``."""
+    try:
+        service.start()
+    except ServiceError:
+        pass
+    else:
+        raise AssertionError(f"the service started:\n{service.log()}")
+    finally:
+        service.stop()  # should it have started after all, it must not outlive the test
+    assert service.process.returncode == 1
+    log = service.log()
+    assert "Traceback" not in log, log
+    assert log.strip().splitlines()[-1].startswith(sentence), log
 
 
 @contextlib.contextmanager

@@ -4,15 +4,24 @@ Each page either declares the permission it needs (``permission_required``) or i
 pages open to every signed-in user. A new page that does neither fails this test.
 """
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from signing_service.access.models import ApiKey, Client
 from signing_service.accounts.permissions import MATRIX, Permission, has_permission
 from signing_service.audit.admin_actions import Actor
 from signing_service.authorities.updates import add_authorities
-from signing_service.identities.models import Identity
+from signing_service.identities.models import Identity, PendingIdentity
 from signing_service.identities.p12 import parse_p12
-from signing_service.test import P12_PASSWORD, BaseTestCase, make_identity, make_intermediate_ca
+from signing_service.test import (
+    P12_PASSWORD,
+    BaseTestCase,
+    cached_key,
+    make_identity,
+    make_intermediate_ca,
+)
 
 # Public: the client package and the service's certificate, which build machines download;
 # the probes and the metrics, for orchestrators and Prometheus (metrics need their own token:
@@ -58,6 +67,22 @@ def pages(patterns=None, prefix="", namespace=""):
             yield route, namespace + (pattern.name or ""), pattern.callback
 
 
+def pending_identity() -> PendingIdentity:
+    """A key waiting for its certificate, as generating one in a token leaves it (the pages
+    read only the record)."""
+    key = cached_key("rsa2048")
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Pending")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    return PendingIdentity.objects.create(
+        common_name="Pending",
+        token_label="signing",
+        token_key_id="00",
+        key_type="RSA",
+        key_size=2048,
+        csr_der=csr.public_bytes(serialization.Encoding.DER),
+    )
+
+
 class PermissionMatrixTestCase(BaseTestCase):
     def setUp(self):
         identity = Identity()
@@ -67,6 +92,7 @@ class PermissionMatrixTestCase(BaseTestCase):
         client = Client.objects.create(api_key=key, hostname="mac-1", token_id="0" * 10)
         (authority,) = add_authorities([make_intermediate_ca()[0]], Actor.operator())
         self.object_ids = {
+            "identities:pending": pending_identity().pk,
             "identities:": identity.pk,
             "authorities:": authority.pk,
             "access:client": client.pk,

@@ -20,6 +20,7 @@ FIELDS = {
     "key_type",
     "key_size",
     "not_after",
+    "key_location",  # an addition to the contract: where the private key lives
 }
 
 
@@ -80,6 +81,7 @@ class ContentTestCase(CertificatesTestCase):
                     [der(made.ca_certificate)],
                 )
                 self.assertEqual((item["key_type"], item["key_size"]), (key_type, key_size))
+                self.assertEqual(item["key_location"], "database")
                 not_after = datetime.datetime.fromisoformat(item["not_after"])
                 self.assertIsNotNone(not_after.tzinfo)
                 self.assertEqual(not_after, certificate.not_valid_after_utc)

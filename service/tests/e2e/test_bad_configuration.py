@@ -8,19 +8,7 @@ import secrets
 
 import pytest
 
-from signing_service.test import RunningService, ServiceError, make_identity
-
-
-def assert_stopped_with(service: RunningService, sentence: str) -> None:
-    try:
-        with pytest.raises(ServiceError):
-            service.start()
-    finally:
-        service.stop()  # should it have started after all, it must not outlive the test
-    assert service.process.returncode == 1
-    log = service.log()
-    assert "Traceback" not in log, log
-    assert log.strip().splitlines()[-1].startswith(sentence), log
+from signing_service.test import RunningService, assert_stopped_with, make_identity
 
 
 def test_another_master_key_for_a_database_with_identities_is_refused(running_service, new_ops):

@@ -38,6 +38,7 @@ CERTIFICATE_FIELDS = {
     "key_type",
     "key_size",
     "not_after",
+    "key_location",  # an addition to the contract: where the private key lives
 }
 UNKNOWN_SHA1 = "0123456789abcdef0123456789abcdef01234567"
 UNKNOWN_SHA256 = "ab" * 32
@@ -259,6 +260,7 @@ def test_every_row_and_status_of_the_contract_with_one_audit_record_per_call(wor
             der(made.ca_certificate)
         ]
         assert (item["key_type"], item["key_size"]) == (key_type, key_size)
+        assert item["key_location"] == "database"
         not_after = datetime.datetime.fromisoformat(item["not_after"])
         assert not_after == made.certificate.not_valid_after_utc
     audit.add(

@@ -101,8 +101,13 @@ def test_identity_import_prints_name_and_fingerprint_and_lists_it(
     assert len(listing) == len(made), listing
     rows = {line.split("\t")[0]: line.split("\t") for line in listing}
     for name, item in made.items():
-        _, state, expires, key, common_name = rows[item.sha1.upper()]
-        assert (state, key, common_name) == ("active", key_labels[name], item.common_name)
+        _, state, expires, key, location, common_name = rows[item.sha1.upper()]
+        assert (state, key, location, common_name) == (
+            "active",
+            key_labels[name],
+            "database",
+            item.common_name,
+        )
         assert expires == f"{item.certificate.not_valid_after_utc:%Y-%m-%d}"
 
     # An admin signing in for the first time finds them on the Signing Certificates page.

@@ -15,6 +15,7 @@ from django.db import connection
 from signing_service.accounts.models import User
 from signing_service.accounts.validators import DEFAULT_ADMIN_PASSWORD, DEFAULT_ADMIN_USERNAME
 from signing_service.database import unbounded_waits
+from signing_service.identities.hsm import check_tokens
 from signing_service.identities.models import check_master_key
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,14 @@ def prepare_database() -> None:
 
     Replicas, a migration job and ops commands may all start at once on one database: one at
     a time prepares it, the others wait and then find nothing left to do. Then the master key
-    must open the stored identities, or nothing starts (``ImproperlyConfigured``). Migrating,
-    or waiting for another to, may take longer than a request may wait."""
+    must open the stored identities, and each configured PKCS#11 token must answer to its PIN,
+    or nothing starts (``ImproperlyConfigured``). Migrating, or waiting for another to, may take
+    longer than a request may wait."""
     with unbounded_waits(), database_lock():
         call_command("migrate", interactive=False, verbosity=0)
         create_default_admin()
     check_master_key()
+    check_tokens()
 
 
 @contextlib.contextmanager

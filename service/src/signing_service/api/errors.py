@@ -86,6 +86,19 @@ def audit_unavailable() -> ApiError:
     )
 
 
+def key_unavailable(name: str, why: str) -> ApiError:
+    """503 when the token holding an identity's key is absent or refuses: nothing was signed,
+    and the client may try again (the token may come back)."""
+    return ApiError(
+        503,
+        "key_unavailable",
+        f"The key of “{name}” is in a token that is unavailable now; nothing was signed. "
+        "Try again shortly.",
+        audit_message=why,
+        retry_after=RETRY_AFTER_SECONDS,
+    )
+
+
 def unknown_identity(fingerprint: str, reason: str | None = None, why: str | None = None):
     """404 for an identity that does not exist **or** that this caller may not use: the two
     read the same, so a client cannot probe which identities exist; the audit keeps why."""

@@ -55,8 +55,9 @@ SIGN_ERRORS = (
     "has not begun); 404 `unknown_identity` (no such identity, or not one this client may use: "
     "the two read the same); "
     "413 `request_too_large`; 422 `bad_parameters`; 429 `too_many_failures` (too many calls "
-    "without a valid token from this address, with Retry-After); 503 `audit_unavailable` or "
-    "`service_unavailable`, with Retry-After. In a batch, each item may carry its own."
+    "without a valid token from this address, with Retry-After); 503 `audit_unavailable`, "
+    "`service_unavailable` or `key_unavailable` (the token holding the key is unavailable), "
+    "with Retry-After. In a batch, each item may carry its own."
 )
 
 
@@ -302,6 +303,7 @@ def certificate_out(identity: Identity) -> dict:
         "key_type": identity.key_type,
         "key_size": identity.key_size,
         "not_after": identity.not_after.isoformat(),
+        "key_location": identity.key_location,
     }
 
 

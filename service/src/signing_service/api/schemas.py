@@ -41,6 +41,12 @@ class CertificateOut(Schema):
     key_type: str
     key_size: int
     not_after: str = Field(description="ISO 8601, UTC.")
+    key_location: str | None = Field(
+        default=None,
+        description="Where the private key lives: `database` (sealed in the service's "
+        "database) or `token:LABEL` (in that PKCS#11 token). Added after API 1.0: a client "
+        "must not need it.",
+    )
 
 
 class CertificatesOut(Schema):

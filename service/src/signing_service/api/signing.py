@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import logging
 import re
 from dataclasses import dataclass
 
@@ -15,9 +16,12 @@ from django.utils import timezone
 
 from signing_manager.algorithms import Algorithm
 from signing_service.access.models import ApiKey
-from signing_service.api.errors import ApiError, bad_parameters, unknown_identity
+from signing_service.api.errors import ApiError, bad_parameters, key_unavailable, unknown_identity
+from signing_service.identities.hsm import TokenUnavailable
 from signing_service.identities.models import Identity
-from signing_service.identities.signers import SoftwareSigner
+from signing_service.identities.signers import signer_for
+
+log = logging.getLogger(__name__)
 
 FINGERPRINT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
@@ -113,13 +117,22 @@ def prepare(job: SignJob, api_key: ApiKey, cache: dict | None = None) -> None:
 
 
 def sign_jobs(jobs: list[SignJob]) -> None:
-    """Sign every prepared job, decrypting each identity's key once."""
+    """Sign every prepared job, decrypting each identity's key (or reaching its token) once.
+    A token that is unavailable fails its identity's jobs with 503, which the audit records."""
     by_identity: dict[int, list[SignJob]] = {}
     for job in jobs:
         if job.error is None:
             by_identity.setdefault(job.identity.pk, []).append(job)
     for group in by_identity.values():
-        signer = SoftwareSigner(group[0].identity)
-        signatures = signer.sign_digests([(job.digest, job.algorithm) for job in group])
+        identity = group[0].identity
+        try:
+            signatures = signer_for(identity).sign_digests(
+                [(job.digest, job.algorithm) for job in group]
+            )
+        except TokenUnavailable as error:
+            log.warning("Could not sign with “%s”: %s", identity.common_name, error)
+            for job in group:
+                job.error = key_unavailable(identity.common_name, str(error))
+            continue
         for job, signature in zip(group, signatures, strict=True):
             job.signature = signature

@@ -50,6 +50,10 @@ class Action(StrEnum):
     IDENTITY_DELETE = "identity.delete"
     IDENTITY_TOGGLE = "identity.toggle"
     IDENTITY_AUTHORIZE = "identity.authorize"
+    IDENTITY_GENERATE = "identity.generate"  # a key pair in a token, waiting for its certificate
+    IDENTITY_ATTACH = "identity.attach"  # the issued certificate makes the pending key an identity
+    IDENTITY_DISCARD = "identity.discard"  # a pending key destroyed in its token
+    IDENTITY_MOVE_TO_TOKEN = "identity.move_to_token"  # noqa: S105 - an action name
     CA_UPLOAD = "ca.upload"
     CA_DELETE = "ca.delete"
     APIKEY_CREATE = "apikey.create"

@@ -6,8 +6,20 @@ from django import forms
 
 from signing_manager.algorithms import Algorithm, default_algorithm
 from signing_service.access.models import ApiKey
+from signing_service.identities import token_keys
+from signing_service.identities.hsm import configured_tokens
 from signing_service.identities.models import Identity, read_new_identity
 from signing_service.identities.p12 import MAX_SIZE, P12Error
+
+DATABASE = ""  # the key-location choice "sealed in the database"
+
+
+def key_location_field(label: str, with_database: bool) -> forms.ChoiceField:
+    """Where a key is to live: the configured tokens (and the database, if ``with_database``)."""
+    choices = [(token, f"The PKCS#11 token “{token}”") for token in configured_tokens()]
+    if with_database:
+        choices.insert(0, (DATABASE, "The service's database (sealed under the master key)"))
+    return forms.ChoiceField(label=label, choices=choices, required=not with_database)
 
 
 class P12Form(forms.Form):
@@ -32,6 +44,15 @@ class P12Form(forms.Form):
     def __init__(self, *args, replacing: Identity | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.replacing = replacing
+        if configured_tokens():  # else every key is sealed in the database, as ever
+            self.fields["key_location"] = key_location_field("Keep the private key in", True)
+            self.fields[
+                "key_location"
+            ].help_text = "In a token the key is non-extractable: it never leaves it again."
+
+    def token_label(self) -> str:
+        """The token the key is to go into, or "" for the database."""
+        return self.cleaned_data.get("key_location", DATABASE)
 
     def clean(self):
         cleaned = super().clean()
@@ -115,3 +136,51 @@ class TestSignForm(forms.Form):
         if upload:
             return b"".join(upload.chunks())
         return self.cleaned_data["text"].encode()
+
+
+class GenerateKeyForm(forms.Form):
+    """A key pair to generate in a token, and the subject of its CSR."""
+
+    token = forms.ChoiceField(label="Token")
+    key = forms.ChoiceField(
+        label="Key", choices=[(name, spec.label) for name, spec in token_keys.KEY_SPECS.items()]
+    )
+    common_name = forms.CharField(label="Common name", max_length=64)
+    email = forms.EmailField(label="Email address", required=False)
+    organization = forms.CharField(label="Organization", max_length=64, required=False)
+    organizational_unit = forms.CharField(
+        label="Organizational unit", max_length=64, required=False
+    )
+    country = forms.CharField(
+        label="Country", max_length=2, min_length=2, required=False, help_text="Two letters."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["token"] = key_location_field("Token", False)
+
+    def subject(self) -> token_keys.Subject:
+        data = self.cleaned_data
+        return token_keys.Subject(
+            common_name=data["common_name"],
+            email=data["email"],
+            organization=data["organization"],
+            organizational_unit=data["organizational_unit"],
+            country=data["country"].upper(),
+        )
+
+
+class CertificateUploadForm(forms.Form):
+    """The certificate a CA issued for a pending key."""
+
+    certificate = forms.FileField(
+        label="Certificate",
+        help_text="PEM or DER (.cer, .crt), or a chain (.p7b, .p7c, PEM bundle); at most 1 MiB.",
+    )
+    allow_any_usage = P12Form.base_fields["allow_any_usage"]
+
+    def data_bytes(self) -> bytes:
+        upload = self.cleaned_data["certificate"]
+        if upload.size > token_keys.MAX_CERTIFICATE_FILE:
+            raise token_keys.TokenKeyError("The file is larger than 1 MiB.")
+        return upload.read()

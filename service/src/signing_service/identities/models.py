@@ -7,6 +7,7 @@ import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models import Q
@@ -51,8 +52,18 @@ class Identity(models.Model):
     key_size = models.PositiveIntegerField()
     not_before = models.DateTimeField()
     not_after = models.DateTimeField()
-    wrapped_data_key = models.BinaryField()
-    encrypted_private_key = models.BinaryField()
+    # Where the private key lives: sealed in these two fields, or (token_label set) in that
+    # PKCS#11 token under the id token_key_id, the fields then empty. Never both.
+    wrapped_data_key = models.BinaryField(blank=True, default=b"")
+    encrypted_private_key = models.BinaryField(blank=True, default=b"")
+    token_label = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="The PKCS#11 token holding the key; empty: sealed here.",
+    )
+    token_key_id = models.CharField(
+        max_length=64, blank=True, help_text="The key's CKA_ID in its token, hex."
+    )
     is_active = models.BooleanField(default=True)
     authorize_all_keys = models.BooleanField(default=True)
     authorized_keys = models.ManyToManyField(
@@ -72,18 +83,46 @@ class Identity(models.Model):
 
     def fill_from(self, parsed: ParsedIdentity) -> None:
         """Take certificate, chain and (sealed) key from a parsed .p12; the record is not saved."""
-        facts = describe(parsed.certificate)
+        self.fill_certificate(parsed.certificate, parsed.chain, parsed.usage_check_overridden)
+        self.seal_key(parsed.private_key_der())
+
+    def fill_certificate(
+        self,
+        certificate: x509.Certificate,
+        chain: list[x509.Certificate],
+        usage_check_overridden: bool = False,
+    ) -> None:
+        """Take a certificate, the chain that came with it, and what they say; not saved."""
+        facts = describe(certificate)
         self.common_name = facts.common_name
         self.sha1, self.sha256 = facts.sha1, facts.sha256
-        self.certificate_der = parsed.certificate.public_bytes(serialization.Encoding.DER)
-        self.supplied_chain = encode_certificates(parsed.chain)
-        self.usage_check_overridden = parsed.usage_check_overridden
+        self.certificate_der = certificate.public_bytes(serialization.Encoding.DER)
+        self.supplied_chain = encode_certificates(chain)
+        self.usage_check_overridden = usage_check_overridden
         self.complete_chain()
         self.key_type, self.key_size = facts.key_type, facts.key_size
         self.not_before, self.not_after = facts.not_before, facts.not_after
-        sealed = envelope.seal(parsed.private_key_der(), current_master_key(), self.seal_context)
+
+    def seal_key(self, private_key_der: bytes) -> None:
+        """Keep the key sealed in this record (under the master key); not saved."""
+        sealed = envelope.seal(private_key_der, current_master_key(), self.seal_context)
         self.wrapped_data_key = sealed.wrapped_data_key
         self.encrypted_private_key = sealed.ciphertext
+        self.token_label = self.token_key_id = ""
+
+    def keep_key_in_token(self, token_label: str, key_id: bytes) -> None:
+        """Record that the key lives in a token, and drop any sealed copy; not saved."""
+        self.token_label, self.token_key_id = token_label, key_id.hex()
+        self.wrapped_data_key = self.encrypted_private_key = b""
+
+    @property
+    def token_key_id_bytes(self) -> bytes:
+        return bytes.fromhex(self.token_key_id)
+
+    @property
+    def key_location(self) -> str:
+        """Where the private key lives, as the pages and the API say it."""
+        return f"token:{self.token_label}" if self.token_label else "database"
 
     @property
     def seal_context(self) -> bytes:
@@ -139,6 +178,40 @@ class Identity(models.Model):
         return self.authorized_keys.filter(pk=api_key.pk).exists()
 
 
+class PendingIdentity(models.Model):
+    """A key pair generated in a token, waiting for its certificate: it is no identity yet, so
+    nobody can list, authorize or sign with it. The certificate an admin uploads for it
+    (token_keys.attach_certificate) makes it an ``Identity`` and this record goes."""
+
+    common_name = models.CharField(max_length=255)
+    token_label = models.CharField(max_length=32)
+    token_key_id = models.CharField(max_length=64, help_text="The key's CKA_ID, hex.")
+    key_type = models.CharField(max_length=8)
+    key_size = models.PositiveIntegerField()
+    csr_der = models.BinaryField(help_text="The PKCS#10 request, signed by the key.")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["common_name", "id"]
+
+    def __str__(self) -> str:
+        return self.common_name
+
+    @property
+    def key_location(self) -> str:
+        return f"token:{self.token_label}"
+
+    def csr(self) -> x509.CertificateSigningRequest:
+        return x509.load_der_x509_csr(bytes(self.csr_der))
+
+    def csr_pem(self) -> str:
+        return self.csr().public_bytes(serialization.Encoding.PEM).decode()
+
+    def subject(self) -> str:
+        """The requested subject, as RFC 4514 writes it (the email address by its name)."""
+        return self.csr().subject.rfc4514_string({NameOID.EMAIL_ADDRESS: "emailAddress"})
+
+
 def encode_certificates(certificates) -> list[str]:
     return [
         base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
@@ -190,7 +263,7 @@ def check_master_key() -> None:
     """Refuse (``ImproperlyConfigured``) a master key that does not open the stored identities:
     a service started without the key it was installed with would make a new one, and every
     identity would fail to sign, or be sealed under two keys."""
-    identity = Identity.objects.only("sha256", "wrapped_data_key").first()
+    identity = Identity.objects.filter(token_label="").only("sha256", "wrapped_data_key").first()
     master_key = current_master_key()
     if identity is None:
         return

@@ -13,4 +13,8 @@ urlpatterns = [
     path("<int:pk>/authorize/", views.identity_authorize, name="authorize"),
     path("<int:pk>/sign/", views.identity_sign, name="sign"),
     path("<int:pk>/toggle/", views.toggle, name="toggle"),
+    path("generate/", views.generate, name="generate"),
+    path("pending/<int:pk>/", views.pending_detail, name="pending"),
+    path("pending/<int:pk>/csr/", views.pending_csr, name="pending_csr"),
+    path("pending/<int:pk>/delete/", views.pending_delete, name="pending_delete"),
 ]

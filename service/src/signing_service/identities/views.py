@@ -19,11 +19,18 @@ from signing_service.audit import records
 from signing_service.audit.admin_actions import Actor
 from signing_service.audit.models import AuditEvent, RequestType, Source, Status
 from signing_service.client_address import client_address
-from signing_service.identities import operations
+from signing_service.identities import operations, token_keys
 from signing_service.identities.certificates import describe
-from signing_service.identities.forms import AuthorizeForm, P12Form, TestSignForm
-from signing_service.identities.models import Identity
-from signing_service.identities.signers import SoftwareSigner
+from signing_service.identities.forms import (
+    AuthorizeForm,
+    CertificateUploadForm,
+    GenerateKeyForm,
+    P12Form,
+    TestSignForm,
+)
+from signing_service.identities.hsm import TokenUnavailable, configured_tokens
+from signing_service.identities.models import Identity, PendingIdentity
+from signing_service.identities.signers import signer_for
 from signing_service.web import toggle_active_view
 
 
@@ -50,7 +57,28 @@ toggle = toggle_active_view(
 @permission_required(Permission.VIEW_IDENTITIES)
 def identity_list(request: HttpRequest) -> HttpResponse:
     identities = Identity.objects.prefetch_related("authorized_keys")
-    return render(request, "identities/list.html", {"identities": identities})
+    context = {
+        "identities": identities,
+        "pending": PendingIdentity.objects.all(),
+        "tokens": configured_tokens(),
+    }
+    return render(request, "identities/list.html", context)
+
+
+def store_from_form(
+    form: P12Form, actor: Actor, replacing: Identity | None = None
+) -> Identity | None:
+    """Import from a valid .p12 form, or replace ``replacing``, the key where the form says,
+    audited; None when a token refused (said on the form)."""
+    parsed, token_label = form.cleaned_data["parsed"], form.token_label()
+    try:
+        if replacing is None:
+            return operations.import_identity(parsed, actor, token_label)
+        operations.replace_identity(replacing, parsed, actor, token_label)
+    except (TokenUnavailable, token_keys.TokenKeyError) as error:
+        form.add_error(None, f"{error} Nothing was imported.")
+        return None
+    return replacing
 
 
 @permission_required(Permission.MANAGE_IDENTITIES)
@@ -58,11 +86,10 @@ def identity_list(request: HttpRequest) -> HttpResponse:
 def identity_import(request: HttpRequest) -> HttpResponse:
     form = P12Form(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        identity = operations.import_identity(
-            form.cleaned_data["parsed"], Actor.of_request(request)
-        )
-        messages.success(request, f"Imported “{identity.common_name}”.")
-        return redirect("identities:detail", identity.pk)
+        identity = store_from_form(form, Actor.of_request(request))
+        if identity is not None:
+            messages.success(request, f"Imported “{identity.common_name}”.")
+            return redirect("identities:detail", identity.pk)
     return render(request, "identities/import.html", {"form": form})
 
 
@@ -86,10 +113,12 @@ def identity_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def identity_edit(request: HttpRequest, pk: int) -> HttpResponse:
     identity = get_object_or_404(Identity, pk=pk)
     form = P12Form(request.POST or None, request.FILES or None, replacing=identity)
-    if request.method == "POST" and form.is_valid():
-        operations.replace_identity(
-            identity, form.cleaned_data["parsed"], Actor.of_request(request)
-        )
+    # Authorizations and the active switch belong to the record and stay as they are.
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and store_from_form(form, Actor.of_request(request), replacing=identity)
+    ):
         messages.success(request, f"Replaced the identity with “{identity.common_name}”.")
         return redirect("identities:detail", identity.pk)
     return render(request, "identities/edit.html", {"form": form, "identity": identity})
@@ -137,7 +166,11 @@ def identity_sign(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid() and usable(identity, form):
         algorithm = Algorithm(form.cleaned_data["algorithm"])
         digest = hashlib.new(algorithm.hash_algorithm.name, form.content()).digest()
-        signature = SoftwareSigner(identity).sign_digest(digest, algorithm)
+        try:
+            signature = signer_for(identity).sign_digest(digest, algorithm)
+        except TokenUnavailable as error:
+            form.add_error(None, f"{error} Nothing was signed.")
+            return render(request, "identities/sign.html", {"form": form, "identity": identity})
         # The signature is shown only once its audit record is committed.
         with transaction.atomic():
             records.record(
@@ -172,3 +205,76 @@ def usable(identity: Identity, form: TestSignForm) -> bool:
         form.add_error(None, problem[1])
         return False
     return True
+
+
+# --- Keys generated in a token, waiting for their certificate -----------------------------------
+
+
+@permission_required(Permission.MANAGE_IDENTITIES)
+@require_http_methods(["GET", "POST"])
+def generate(request: HttpRequest) -> HttpResponse:
+    """Without a configured token the page says how to configure one, and offers no form."""
+    form = GenerateKeyForm(request.POST or None)
+    if request.method == "POST" and configured_tokens() and form.is_valid():
+        try:
+            pending = operations.generate_in_token(
+                form.cleaned_data["token"],
+                form.cleaned_data["key"],
+                form.subject(),
+                Actor.of_request(request),
+            )
+        except (TokenUnavailable, token_keys.TokenKeyError) as error:
+            form.add_error(None, f"{error} No key was generated.")
+        else:
+            messages.success(
+                request, f"Generated the key of “{pending.common_name}”: send its CSR to your CA."
+            )
+            return redirect("identities:pending", pending.pk)
+    context = {"form": form, "tokens": configured_tokens()}
+    return render(request, "identities/generate.html", context)
+
+
+@permission_required(Permission.MANAGE_IDENTITIES)
+@require_http_methods(["GET", "POST"])
+def pending_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A pending identity: its CSR to download, and the form for the issued certificate."""
+    pending = get_object_or_404(PendingIdentity, pk=pk)
+    form = CertificateUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            identity = operations.attach_certificate(
+                pending,
+                form.data_bytes(),
+                form.cleaned_data["allow_any_usage"],
+                Actor.of_request(request),
+            )
+        except token_keys.TokenKeyError as error:
+            form.add_error("certificate", str(error))
+        else:
+            messages.success(request, f"“{identity.common_name}” is ready to sign.")
+            return redirect("identities:detail", identity.pk)
+    return render(request, "identities/pending.html", {"pending": pending, "form": form})
+
+
+@permission_required(Permission.MANAGE_IDENTITIES)
+def pending_csr(request: HttpRequest, pk: int) -> HttpResponse:
+    pending = get_object_or_404(PendingIdentity, pk=pk)
+    response = HttpResponse(pending.csr_pem(), content_type="application/pkcs10")
+    response["Content-Disposition"] = f'attachment; filename="signing-request-{pending.pk}.csr"'
+    return response
+
+
+@permission_required(Permission.MANAGE_IDENTITIES)
+@require_http_methods(["GET", "POST"])
+def pending_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    pending = get_object_or_404(PendingIdentity, pk=pk)
+    error = ""
+    if request.method == "POST":
+        try:
+            operations.discard_pending(pending, Actor.of_request(request))
+        except TokenUnavailable as unavailable:
+            error = f"{unavailable} Nothing was deleted."
+        else:
+            messages.success(request, f"Deleted the key of “{pending.common_name}”.")
+            return redirect("identities:list")
+    return render(request, "identities/pending_delete.html", {"pending": pending, "error": error})

@@ -7,6 +7,7 @@ wrong); ``failing_check`` names the first that fails.
   version waits for the upgrade's migrations).
 - ``master-key``: the master key loads, and unwraps the data key of a stored identity (a
   replica given another key would fail every signature).
+- ``tokens``: each configured PKCS#11 token answers (a key kept there could not sign).
 - ``audit``: a record can be written to the audit table (signing fails closed without it); the
   record is rolled back.
 """
@@ -19,6 +20,7 @@ from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from signing_service.audit.models import AuditEvent, RequestType, Status
+from signing_service.identities.hsm import configured_tokens, sessions
 from signing_service.identities.models import check_master_key
 
 log = logging.getLogger(__name__)
@@ -71,10 +73,16 @@ def check_audit() -> None:
         pass
 
 
+def check_tokens() -> None:
+    for label in configured_tokens():
+        sessions().check(label)
+
+
 CHECKS = {
     "database": check_database,
     "migrations": Migrations.check,
     "master-key": check_master_key,  # another replica may have imported under another key
+    "tokens": check_tokens,
     "audit": check_audit,
 }
 
