@@ -1,0 +1,110 @@
+"""The audit hash chain: every record has a sequence number (1, 2, 3 … with no gaps) and
+``hash = SHA-256(previous record's hash || canonical encoding of the record)``, the first record
+chaining from 64 zeros. Whoever edits, removes or reorders a record breaks every hash after it;
+checkpoints (checkpoints.py) sign the head so the chain itself cannot simply be recomputed.
+
+The canonical encoding (``canonical``) is what an auditor reimplements: the record as a JSON
+object of the fields in ``CHAINED_FIELDS``, keys sorted, no spaces (separators ``,`` and ``:``),
+non-ASCII escaped as ``\\uXXXX``, NULL as ``null``, ``created`` in UTC as
+``YYYY-MM-DDTHH:MM:SS.ffffffZ``, ``changes`` as the JSON object it is; the previous hash enters
+as its 64 hex characters (ASCII). That is every column but ``id``, ``hash`` and the links to
+the API key, client, identity and user, which become NULL when those are deleted (the names
+recorded beside them are chained). A new column must be added here with care: the records
+already written were hashed without it.
+
+One exception: the per-address counters of calls without a valid token (failed_auth.py) grow
+during their interval, so their ``count`` and ``message`` enter as ``null``. The rest of such a
+record (time, address, type) is chained like any other.
+
+Appending is serialized: the writer locks the one ``ChainHead`` row (``SELECT … FOR UPDATE`` on
+PostgreSQL; on SQLite every transaction takes the database's write lock at BEGIN, see
+database.py), so every process and replica extends the same chain, and the lock is held only
+until its transaction commits.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+
+from signing_service.audit.models import AuditEvent, ChainHead
+
+GENESIS_HASH = "0" * 64
+HEAD_ID = 1
+# Written by failed_auth.py while their interval runs: not chained (see above).
+COUNTER_REASON = "bad_credentials"
+GROWING_FIELDS = ("count", "message")
+CHAINED_FIELDS = (
+    "sequence", "created", "request_type", "status", "reason", "message", "source",
+    "api_key_name", "client_hostname", "identity_common_name", "identity_sha1", "username",
+    "algorithm", "digest", "address", "action", "changes", "count",
+)  # fmt: skip
+# Not chained: the row's own number and hash, and links that deleting what they name clears.
+UNCHAINED_FIELDS = ("id", "hash", "api_key", "client", "identity", "user")
+
+
+def timestamp(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def fields_of(event: AuditEvent) -> dict:
+    """The record's chained fields, as the canonical encoding holds them."""
+    return encoded({name: getattr(event, name) for name in CHAINED_FIELDS})
+
+
+def encoded(values: dict) -> dict:
+    """Chained field values as read from the database, as the canonical encoding holds them."""
+    fields = {**values, "created": timestamp(values["created"])}
+    # A counter has no API key: its key's name is empty (the name, unlike the link, is kept).
+    if fields["reason"] == COUNTER_REASON and not fields["api_key_name"]:
+        fields.update(dict.fromkeys(GROWING_FIELDS))
+    return fields
+
+
+def canonical(fields: dict) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def next_hash(previous: str, fields: dict) -> str:
+    return hashlib.sha256(previous.encode() + canonical(fields)).hexdigest()
+
+
+def link(events: list[AuditEvent], using: str = "default") -> None:
+    """Give new records their sequence numbers and hashes, and move the head past them. Call
+    inside the transaction that writes them: the head stays locked until it commits."""
+    if not events:
+        return
+    head = locked_head(using)
+    for event in events:
+        normalize(event)
+        head.sequence += 1
+        event.sequence = head.sequence
+        event.hash = head.hash = next_hash(head.hash, fields_of(event))
+    head.save(using=using, update_fields=["sequence", "hash"])
+
+
+def locked_head(using: str) -> ChainHead:
+    """The head row, locked; made again from the last record if it is missing (a database
+    flushed by a test, or a head row deleted: a deleted tail is then found by checkpoints)."""
+    heads = ChainHead.objects.using(using).select_for_update()
+    try:
+        return heads.get(pk=HEAD_ID)
+    except ChainHead.DoesNotExist:
+        last = AuditEvent.objects.using(using).order_by("-sequence").first()
+        start = ChainHead(
+            pk=HEAD_ID,
+            sequence=last.sequence if last else 0,
+            hash=last.hash if last else GENESIS_HASH,
+        )
+        # Another writer may make it at the same moment: keep the first, lock it.
+        ChainHead.objects.using(using).bulk_create([start], ignore_conflicts=True)
+        return heads.get(pk=HEAD_ID)
+
+
+def normalize(event: AuditEvent) -> None:
+    """Store what will be read back, so the hash computed now is the one verified later: the
+    address as the database writes it, the time in whole microseconds of UTC."""
+    field = AuditEvent._meta.get_field("address")
+    event.address = field.get_prep_value(event.address) or None
+    event.created = event.created.astimezone(datetime.UTC)
