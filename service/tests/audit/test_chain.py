@@ -41,13 +41,14 @@ def write(count: int, **fields) -> list[AuditEvent]:
 
 
 def verify_lines(*arguments: str) -> list[str]:
-    """What ``audit verify`` prints; its last line says whether the audit verifies."""
+    """What ``audit verify`` prints but the last checkpoint (see test_the_last_checkpoint_is_
+    named); its last line says whether the audit verifies."""
     out = io.StringIO()
     try:
         call_command("audit", "verify", *arguments, stdout=out)
     except CommandError as error:
-        return [*out.getvalue().splitlines(), str(error)]
-    return out.getvalue().splitlines()
+        out.write(str(error))
+    return [line for line in out.getvalue().splitlines() if not line.startswith("Last checkpoint")]
 
 
 class ChainTestCase(BaseTestCase):
@@ -206,6 +207,16 @@ class ChainTestCase(BaseTestCase):
         (made,) = Checkpoint.objects.all()
         self.assertEqual((made.sequence, made.kind), (1, CheckpointKind.PERIODIC))
         self.assertTrue(checkpoints.is_genuine(made))
+
+    def test_the_last_checkpoint_is_named(self):
+        write(2)
+        made = checkpoints.sign(2, AuditEvent.objects.get(sequence=2).hash, CheckpointKind.REQUEST)
+        out = io.StringIO()
+        call_command("audit", "verify", stdout=out)
+        self.assertIn(
+            f"Last checkpoint: record 2 (on request, {made.created:%Y-%m-%d %H:%M:%S} UTC).",
+            out.getvalue().splitlines(),
+        )
 
     def test_verifying_remembers_the_outcome_for_the_audit_page(self):
         write(2)

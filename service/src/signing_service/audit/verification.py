@@ -36,6 +36,7 @@ class Outcome:
     records: int = 0
     problems: int = 0
     first_problem: str = ""
+    last_checkpoint: Checkpoint | None = None
 
 
 def verify(
@@ -54,6 +55,11 @@ def verify(
 
     pinned = genuine_checkpoints(last, problem)
     end = last if last is not None else last_known_record(pinned)
+    outcome.last_checkpoint = max(
+        (made for group in pinned.values() for made in group),
+        key=lambda c: c.sequence,
+        default=None,
+    )
     events = AuditEvent.objects.filter(sequence__lte=end).order_by("sequence")
     if first is not None:
         events = events.filter(sequence__gte=first)

@@ -58,6 +58,12 @@ class Command(BaseCommand):
         if first is not None and last is not None and first > last:
             raise CommandError("--from is after --to.")
         outcome = verification.verify(first, last, report=self.stdout.write)
+        if outcome.last_checkpoint:
+            pinned = outcome.last_checkpoint
+            self.stdout.write(
+                f"Last checkpoint: record {pinned.sequence} ({pinned.get_kind_display()},"
+                f" {pinned.created:%Y-%m-%d %H:%M:%S} UTC)."
+            )
         if outcome.problems:
             raise CommandError(f"The audit does not verify: {outcome.problems} problem(s).")
         self.stdout.write(

@@ -1,0 +1,47 @@
+"""The audit's hash chain on real services: two instances (two workers each) on one database
+sign side by side, and the records form one chain without gaps or forks; stopping a service
+signs a checkpoint of the chain's head."""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+
+from signing_service.test import RunningService, make_identity
+
+SIGNATURES_PER_INSTANCE = 30
+
+
+def test_two_instances_signing_at_once_write_one_gapless_chain(
+    start_service, new_ops, new_client_api
+):
+    first = start_service()
+    environment = {**first.env, "SIGNING_SERVICE_WORKERS": "2"}
+    second = RunningService(first.data_dir, environment).start()  # same master key, database
+    try:
+        ops = new_ops(first)
+        sha1 = ops.import_identity(make_identity())
+        token = new_client_api(first).register_client(ops.create_api_key("ci"), "m-1", "build-1")
+        callers = [new_client_api(first), new_client_api(second)]
+
+        def sign(number: int) -> int:
+            digest = hashlib.sha256(b"%d" % number).digest()
+            api = callers[number % 2]
+            return api.sign(token, sha1, "rsa-pkcs1v15-sha256", digest).status_code
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(sign, range(2 * SIGNATURES_PER_INSTANCE)))
+        assert statuses == [200] * len(statuses)
+    finally:
+        assert second.stop() == 0
+    assert first.stop() == 0
+
+    result = first.manage("audit", "verify")
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Every record is there, numbered 1 to N: the count of records is the last number.
+    (verdict,) = [line for line in result.stdout.splitlines() if line.startswith("The audit")]
+    count = int(verdict.split()[3])
+    assert count >= 2 * SIGNATURES_PER_INSTANCE + 1  # the signatures and the registration
+    assert verdict == f"The audit verifies: {count} records, up to record {count}."
+    # Stopping signed the head: the last checkpoint is of the last record.
+    assert f"Last checkpoint: record {count} (shutdown," in result.stdout
