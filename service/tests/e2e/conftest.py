@@ -399,7 +399,8 @@ class OpsCli:
     def audit_export(
         self, start: datetime.date | None = None, end: datetime.date | None = None
     ) -> list[dict]:
-        """The audit records of the days from ``start`` to ``end`` (UTC, default today)."""
+        """The audit records of the days from ``start`` to ``end`` (UTC, default today), as the
+        JSON export holds them."""
         today = datetime.datetime.now(datetime.UTC).date()
         result = self.service.manage(
             "audit",
@@ -412,7 +413,7 @@ class OpsCli:
             "json",
         )
         assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)
+        return json.loads(result.stdout)["records"]
 
 
 @pytest.fixture

@@ -4,8 +4,13 @@ signs a checkpoint of the chain's head."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from signing_service.test import RunningService, make_identity
 
@@ -13,7 +18,7 @@ SIGNATURES_PER_INSTANCE = 30
 
 
 def test_two_instances_signing_at_once_write_one_gapless_chain(
-    start_service, new_ops, new_client_api
+    start_service, new_ops, new_client_api, tmp_path
 ):
     first = start_service()
     environment = {**first.env, "SIGNING_SERVICE_WORKERS": "2"}
@@ -45,3 +50,28 @@ def test_two_instances_signing_at_once_write_one_gapless_chain(
     assert verdict == f"The audit verifies: {count} records, up to record {count}."
     # Stopping signed the head: the last checkpoint is of the last record.
     assert f"Last checkpoint: record {count} (shutdown," in result.stdout
+
+    # The day's export verifies offline with the client, against the key the service shows;
+    # changed, it does not.
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    exported = first.manage("audit", "export", "--from", today, "--to", today, "--format", "json")
+    key = first.manage("audit", "public-key").stdout.strip()
+    path = tmp_path / "audit.json"
+    path.write_text(exported.stdout)
+    checked = audit_verify(path, key, tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"{path} verifies: {count} records (records 1 to {count})." in checked.stdout
+    path.write_text(exported.stdout.replace('"status": "success"', '"status": "failure"', 1))
+    assert audit_verify(path, key, tmp_path).returncode == 1
+
+
+def audit_verify(path: Path, key: str, home: Path) -> subprocess.CompletedProcess:
+    command = [str(Path(sys.executable).with_name("signing-manager")), "audit-verify"]
+    return subprocess.run(
+        [*command, str(path), "--public-key", key],
+        env={**os.environ, "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -73,7 +73,11 @@ def is_genuine(checkpoint: Checkpoint, public_key: Ed25519PublicKey | None = Non
     key = public_key or signing_key().public_key()
     fields = (checkpoint.sequence, checkpoint.hash, checkpoint.created, checkpoint.kind)
     try:
-        key.verify(base64.b64decode(checkpoint.signature, validate=True), statement(*fields))
+        signature = base64.b64decode(checkpoint.signature, validate=True)
+        # Only the one base64 spelling of the signature: not another text of the same bytes.
+        if base64.b64encode(signature).decode() != checkpoint.signature:
+            return False
+        key.verify(signature, statement(*fields))
     except (InvalidSignature, binascii.Error, ValueError):
         return False
     return True

@@ -139,6 +139,7 @@ class CheckpointKind(models.TextChoices):
     SHUTDOWN = "shutdown", "shutdown"
     PURGE = "purge", "retention purge"
     REQUEST = "request", "on request"
+    EXPORT = "export", "export"
 
 
 class Checkpoint(models.Model):

@@ -47,7 +47,7 @@ class Migration(migrations.Migration):
                 ("sequence", models.PositiveBigIntegerField(db_index=True)),
                 ("hash", models.CharField(max_length=64)),
                 ("created", models.DateTimeField(default=django.utils.timezone.now)),
-                ("kind", models.CharField(choices=[("periodic", "periodic"), ("shutdown", "shutdown"), ("purge", "retention purge"), ("request", "on request")], max_length=16)),
+                ("kind", models.CharField(choices=[("periodic", "periodic"), ("shutdown", "shutdown"), ("purge", "retention purge"), ("request", "on request"), ("export", "export")], max_length=16)),
                 ("signature", models.CharField(help_text="Ed25519, base64.", max_length=88)),
             ],
             options={"ordering": ["sequence", "id"]},
