@@ -1,11 +1,13 @@
 """The audit's hash chain on real services: two instances (two workers each) on one database
 sign side by side, and the records form one chain without gaps or forks; stopping a service
-signs a checkpoint of the chain's head."""
+signs a checkpoint of the chain's head; the live stream both write has every record; the
+day's export verifies offline."""
 
 from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -18,9 +20,14 @@ SIGNATURES_PER_INSTANCE = 30
 
 
 def test_two_instances_signing_at_once_write_one_gapless_chain(
-    start_service, new_ops, new_client_api, tmp_path
+    service_environment, new_ops, new_client_api, tmp_path
 ):
-    first = start_service()
+    # Both stream the records they write to one file, as a SIEM's shipper would follow it.
+    stream = tmp_path / "audit.jsonl"
+    first = RunningService(
+        tmp_path / "data", {**service_environment, "SIGNING_SERVICE_AUDIT_LOG": str(stream)}
+    )
+    first.start()
     environment = {**first.env, "SIGNING_SERVICE_WORKERS": "2"}
     second = RunningService(first.data_dir, environment).start()  # same master key, database
     try:
@@ -39,7 +46,7 @@ def test_two_instances_signing_at_once_write_one_gapless_chain(
         assert statuses == [200] * len(statuses)
     finally:
         assert second.stop() == 0
-    assert first.stop() == 0
+        assert first.stop() == 0
 
     result = first.manage("audit", "verify")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -58,6 +65,13 @@ def test_two_instances_signing_at_once_write_one_gapless_chain(
     key = first.manage("audit", "public-key").stdout.strip()
     path = tmp_path / "audit.json"
     path.write_text(exported.stdout)
+    # The live stream has every record once, as the database has it.
+    streamed = [json.loads(line) for line in stream.read_text().splitlines()]
+    assert (
+        sorted(streamed, key=lambda line: line["sequence"])
+        == json.loads(exported.stdout)["records"]
+    )
+
     checked = audit_verify(path, key, tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"{path} verifies: {count} records (records 1 to {count})." in checked.stdout

@@ -62,6 +62,13 @@ def encoded(values: dict) -> dict:
     return fields
 
 
+def document(event: AuditEvent) -> dict:
+    """The record for the export and the live stream: its chained fields as they are (a
+    counter's growing ones too) and its hash."""
+    values = {name: getattr(event, name) for name in CHAINED_FIELDS}
+    return {**values, "created": timestamp(event.created), "hash": event.hash}
+
+
 def canonical(fields: dict) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 

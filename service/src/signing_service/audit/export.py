@@ -109,7 +109,7 @@ def json_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
     yield f'"public_key": {json.dumps(checkpoints.public_key_text())},\n"records": ['
     separator, first, last = "\n", None, None
     for event in events.iterator(chunk_size=CHUNK_SIZE):
-        yield separator + json.dumps(chained_row(event))
+        yield separator + json.dumps(chain.document(event))
         separator = ",\n"
         first, last = first or event, event
     yield "\n],\n"
@@ -119,12 +119,6 @@ def json_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
         yield separator + json.dumps(checkpoint_row(checkpoint))
         separator = ",\n"
     yield "\n]}\n"
-
-
-def chained_row(event: AuditEvent) -> dict:
-    """The record as the chain encodes it (before nulling a counter's growing fields)."""
-    values = {name: getattr(event, name) for name in chain.CHAINED_FIELDS}
-    return {**values, "created": chain.timestamp(event.created), "hash": event.hash}
 
 
 def hash_before(first: AuditEvent | None) -> str | None:

@@ -14,13 +14,16 @@ from django.utils import timezone
 
 class ChainedQuerySet(models.QuerySet):
     def bulk_create(self, objs, *args, **kwargs):
-        """Every new record joins the hash chain, whichever way it is written."""
-        from signing_service.audit import chain
+        """Every new record joins the hash chain, whichever way it is written, and the live
+        stream once written."""
+        from signing_service.audit import chain, stream
 
         objs = list(objs)
         with transaction.atomic(using=self.db):
             chain.link(objs, using=self.db)
-            return super().bulk_create(objs, *args, **kwargs)
+            created = super().bulk_create(objs, *args, **kwargs)
+            stream.after_commit(objs)
+            return created
 
 
 class RequestType(models.TextChoices):

@@ -14,7 +14,7 @@ from django.db import DatabaseError, connections
 from gunicorn.app.base import BaseApplication
 
 from signing_service.accounts.bootstrap import prepare_database, users_with_default_password
-from signing_service.audit import checkpoints
+from signing_service.audit import checkpoints, stream
 from signing_service.audit.models import CheckpointKind
 from signing_service.database import first_line, wait_for_database
 from signing_service.environment import env, env_int
@@ -78,6 +78,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         host, port = parse_bind(options["bind"])
+        stream.check_destination(settings.AUDIT_LOG)
         wait_for_database(settings.DB_WAIT_SECONDS)
         prepare_database()
         provide_client_wheel()
