@@ -21,6 +21,7 @@ from signing_service.audit.models import (
     RequestType,
     Source,
     Status,
+    Verification,
 )
 from signing_service.configuration.models import ServiceSettings
 from signing_service.test import BaseTestCase
@@ -220,7 +221,7 @@ class ChainTestCase(BaseTestCase):
 
     def test_verifying_remembers_the_outcome_for_the_audit_page(self):
         write(2)
-        remembered = verification.verify_and_remember()
+        remembered = verification.remember(verification.verify())
         self.assertEqual((remembered.sequence, remembered.problems), (2, 0))
 
 
@@ -249,3 +250,36 @@ class PurgeKeepsTheProofTestCase(BaseTestCase):
         records.purge_expired()
         records.purge_expired()  # nothing more to purge: no second checkpoint
         self.assertEqual(Checkpoint.objects.filter(kind=CheckpointKind.PURGE).count(), 1)
+
+
+class ProofOnTheAuditPageTestCase(BaseTestCase):
+    def test_the_page_says_when_the_chain_was_last_verified(self):
+        self.client.force_login(self.alice)
+        self.assertContains(self.client.get("/audit/"), "Not verified yet.")
+        write(3)
+        response = self.client.post("/audit/verify/", follow=True)
+        self.assertRedirects(response, "/audit/#proof")
+        self.assertContains(response, "The audit verifies, up to record 3.")
+        self.assertContains(response, "Verified up to record 3 at ")
+        self.assertContains(response, checkpoints.public_key_text())
+
+    def test_a_failed_verification_shows_its_first_problem(self):
+        self.client.force_login(self.alice)
+        write(3)
+        sql("DELETE FROM audit_auditevent WHERE sequence = 2")
+        response = self.client.post("/audit/verify/", follow=True)
+        self.assertContains(response, "The audit does not verify: record 2 is missing (deleted).")
+        self.assertContains(response, "Verification failed")
+
+    def test_the_command_line_verification_shows_on_the_page(self):
+        write(2)
+        verify_lines()
+        self.client.force_login(self.alice)
+        self.assertContains(self.client.get("/audit/"), "Verified up to record 2 at ")
+
+    def test_only_admins_may_verify_and_only_by_post(self):
+        self.client.force_login(self.bob)
+        self.assertEqual(self.client.post("/audit/verify/").status_code, 403)
+        self.client.force_login(self.alice)
+        self.assertEqual(self.client.get("/audit/verify/").status_code, 405)
+        self.assertFalse(Verification.objects.exists())

@@ -141,12 +141,15 @@ def check_record(previous, stored_hash, fields, pinned, horizon, problem) -> Non
             )
 
 
-def verify_and_remember() -> Verification:
-    """Verify the whole chain and keep the outcome for the Audit page."""
-    outcome = verify()
+def remember(outcome: Outcome) -> Verification:
+    """Keep the outcome of a whole-chain verification for the Audit page."""
     return Verification.objects.create(
         finished=timezone.now(),
         sequence=outcome.last_sequence,
         problems=outcome.problems,
         first_problem=outcome.first_problem[:500],
     )
+
+
+def last_verification() -> Verification | None:
+    return Verification.objects.order_by("-finished", "-id").first()

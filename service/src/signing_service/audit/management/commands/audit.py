@@ -58,6 +58,8 @@ class Command(BaseCommand):
         if first is not None and last is not None and first > last:
             raise CommandError("--from is after --to.")
         outcome = verification.verify(first, last, report=self.stdout.write)
+        if first is None and last is None:
+            verification.remember(outcome)  # for the Audit page's "verified up to"
         if outcome.last_checkpoint:
             pinned = outcome.last_checkpoint
             self.stdout.write(
