@@ -7,7 +7,11 @@ keep-alive connections. In the same run it measures the raw signing rate of ``cr
 all cores, and prints the end-to-end rates, latency p50/p99 and their ratios to the raw rates.
 
     .venv/bin/python bench/sign_throughput.py [--connections 32] [--seconds 10] [--batch 100]
-        [--database-url postgres://postgres@127.0.0.1:5432]
+        [--database-url postgres://postgres@127.0.0.1:5432] [--baseline CHECKOUT]
+
+``--baseline`` names a checkout of another version (set up, with its ``.venv``), e.g. the commit
+before the audit's hash chain: the same load then runs on it too, in turns with this one, and a
+row per load gives this version's rate as a share of the baseline's (the chain's cost).
 
 Needs wrk (Debian package ``wrk``) and the openssl command line. Not a test: nothing here
 passes or fails on timing.
@@ -33,9 +37,15 @@ import httpx
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
-from signing_service.test import RunningService, fresh_postgres_database, make_identity
+from signing_service.test import (
+    SERVICE_COMMAND,
+    RunningService,
+    fresh_postgres_database,
+    make_identity,
+)
 
-TARGETS = {"single": 0.40, "batch": 0.90, "p99_ms": 20.0}
+TARGETS = {"single": 0.40, "batch": 0.90, "p99_ms": 20.0, "baseline": 0.90}
+ALGORITHMS = {"rsa": "rsa-pkcs1v15-sha256", "ec": "ecdsa-sha256"}
 
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -155,6 +165,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--database-url", help="PostgreSQL server; default: SQLite")
+    parser.add_argument("--baseline", type=Path, help="A checkout of another version to compare")
+    parser.add_argument("--rounds", type=int, default=1, help="With --baseline: turns each")
     arguments = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench: wrk is needed (apt-get install wrk).")
@@ -166,19 +178,54 @@ def main() -> None:
         f"raw cryptography, all cores: RSA-2048 {raw['rsa']:.0f}/s, ECDSA P-256 {raw['ec']:.0f}/s"
     )
 
+    if not arguments.baseline:
+        report(measure(SERVICE_COMMAND, arguments), raw, arguments)
+        return
+    baseline_command = str(arguments.baseline.absolute() / ".venv" / "bin" / "signing-service")
+    ours, theirs = [], []
+    for _ in range(arguments.rounds):  # in turns: a busy spell of the machine hits both
+        ours.append(measure(SERVICE_COMMAND, arguments))
+        theirs.append(measure(baseline_command, arguments))
+    report(best(ours), raw, arguments)
+    compare(best(ours), best(theirs), arguments)
+
+
+def measure(command: str, arguments) -> dict:
+    """Start the service of ``command`` on a fresh database and drive each load once."""
     with tempfile.TemporaryDirectory() as directory, contextlib.ExitStack() as stack:
         folder = Path(directory)
         env = {key: value for key, value in os.environ.items() if not key.startswith("SIGNING_")}
         env.pop("DATABASE_URL", None)
+        cores = os.cpu_count() or 1
         env.update(SIGNING_SERVICE_WORKERS=str(cores), SIGNING_SERVICE_LOG_LEVEL="WARNING")
         if arguments.database_url:
             env["DATABASE_URL"] = stack.enter_context(
                 fresh_postgres_database(arguments.database_url)
             )
-        service = RunningService(folder / "data", env).start()
+        service = RunningService(folder / "data", env, command=command).start()
         stack.callback(service.stop)
         token, fingerprints = set_up(service, folder)
-        report(service, token, fingerprints, raw, arguments)
+        url = service.url + "/api/v1/sign"
+        results = {}
+        for kind, algorithm in ALGORITHMS.items():
+            body = sign_body(fingerprints[kind], algorithm)
+            results[kind, "single"] = wrk(
+                url, token, body, arguments.connections, arguments.seconds
+            )
+            batch_body = {"requests": [body] * arguments.batch}
+            batch_connections = max(2, arguments.connections // 8)
+            batch = wrk(url + "/batch", token, batch_body, batch_connections, arguments.seconds)
+            batch["requests_per_s"] *= arguments.batch  # signatures, not requests
+            results[kind, "batch"] = batch
+        return results
+
+
+def best(runs: list[dict]) -> dict:
+    """Each load's fastest run (the one the machine's other work disturbed least)."""
+    return {
+        load: max((run[load] for run in runs), key=lambda r: r["requests_per_s"])
+        for load in runs[0]
+    }
 
 
 def line(label: str, rate: float, raw: float, target: float, result: dict) -> str:
@@ -189,18 +236,23 @@ def line(label: str, rate: float, raw: float, target: float, result: dict) -> st
     )
 
 
-def report(service, token, fingerprints, raw, arguments) -> None:
-    url = service.url + "/api/v1/sign"
-    for kind, algorithm in (("rsa", "rsa-pkcs1v15-sha256"), ("ec", "ecdsa-sha256")):
-        body = sign_body(fingerprints[kind], algorithm)
-        single = wrk(url, token, body, arguments.connections, arguments.seconds)
-        batch_body = {"requests": [body] * arguments.batch}
-        batch_connections = max(2, arguments.connections // 8)
-        batch = wrk(url + "/batch", token, batch_body, batch_connections, arguments.seconds)
+def report(results: dict, raw: dict, arguments) -> None:
+    for kind, algorithm in ALGORITHMS.items():
+        single, batch = results[kind, "single"], results[kind, "batch"]
         print(f"\n{algorithm} (p99 target {TARGETS['p99_ms']:.0f} ms for single):")
         print(line("single", single["requests_per_s"], raw[kind], TARGETS["single"], single))
-        batch_rate = batch["requests_per_s"] * arguments.batch
-        print(line(f"batch of {arguments.batch}", batch_rate, raw[kind], TARGETS["batch"], batch))
+        label = f"batch of {arguments.batch}"
+        print(line(label, batch["requests_per_s"], raw[kind], TARGETS["batch"], batch))
+
+
+def compare(ours: dict, theirs: dict, arguments) -> None:
+    print(f"\nthis version against {arguments.baseline} (target {TARGETS['baseline']:.2f}):")
+    for (kind, load), result in ours.items():
+        rate, baseline = result["requests_per_s"], theirs[kind, load]["requests_per_s"]
+        print(
+            f"  {ALGORITHMS[kind]:<20} {load:<7} {rate:8.0f} sign/s   baseline {baseline:8.0f}"
+            f" sign/s   ratio {rate / baseline:5.2f}"
+        )
 
 
 if __name__ == "__main__":
