@@ -16,10 +16,13 @@ One exception: the per-address counters of calls without a valid token (failed_a
 during their interval, so their ``count`` and ``message`` enter as ``null``. The rest of such a
 record (time, address, type) is chained like any other.
 
-Appending is serialized: the writer locks the one ``ChainHead`` row (``SELECT … FOR UPDATE`` on
-PostgreSQL; on SQLite every transaction takes the database's write lock at BEGIN, see
-database.py), so every process and replica extends the same chain, and the lock is held only
-until its transaction commits.
+Appending is serialized: the writer takes one lock (on PostgreSQL a transaction-level advisory
+lock; on SQLite every transaction takes the database's write lock at BEGIN, see database.py),
+reads the last record (by the unique index on ``sequence``) and appends after it, so every
+process and replica extends the same chain; the lock is held only until its transaction
+commits. Taking no row lock and updating no head row keeps the sign path's cost to one indexed
+read and the hashing (bench/README.md). With no record left (the purge took all), the chain
+goes on from the last checkpoint, so sequence numbers are never used twice.
 """
 
 from __future__ import annotations
@@ -28,10 +31,13 @@ import datetime
 import hashlib
 import json
 
-from signing_service.audit.models import AuditEvent, ChainHead
+from django.db import connections
+
+from signing_service.audit.models import AuditEvent, Checkpoint
 
 GENESIS_HASH = "0" * 64
-HEAD_ID = 1
+# The advisory lock's number: any constant no other lock of this database uses ("audit" chain).
+ADVISORY_LOCK = 0x6175646974
 # Written by failed_auth.py while their interval runs: not chained (see above).
 COUNTER_REASON = "bad_credentials"
 GROWING_FIELDS = ("count", "message")
@@ -78,35 +84,31 @@ def next_hash(previous: str, fields: dict) -> str:
 
 
 def link(events: list[AuditEvent], using: str = "default") -> None:
-    """Give new records their sequence numbers and hashes, and move the head past them. Call
-    inside the transaction that writes them: the head stays locked until it commits."""
+    """Give new records their sequence numbers and hashes. Call inside the transaction that
+    writes them: the lock taken here is held until it commits."""
     if not events:
         return
-    head = locked_head(using)
+    lock(using)
+    sequence, previous = head(using)
     for event in events:
         normalize(event)
-        head.sequence += 1
-        event.sequence = head.sequence
-        event.hash = head.hash = next_hash(head.hash, fields_of(event))
-    head.save(using=using, update_fields=["sequence", "hash"])
+        sequence += 1
+        event.sequence = sequence
+        event.hash = previous = next_hash(previous, fields_of(event))
 
 
-def locked_head(using: str) -> ChainHead:
-    """The head row, locked; made again from the last record if it is missing (a database
-    flushed by a test, or a head row deleted: a deleted tail is then found by checkpoints)."""
-    heads = ChainHead.objects.using(using).select_for_update()
-    try:
-        return heads.get(pk=HEAD_ID)
-    except ChainHead.DoesNotExist:
-        last = AuditEvent.objects.using(using).order_by("-sequence").first()
-        start = ChainHead(
-            pk=HEAD_ID,
-            sequence=last.sequence if last else 0,
-            hash=last.hash if last else GENESIS_HASH,
-        )
-        # Another writer may make it at the same moment: keep the first, lock it.
-        ChainHead.objects.using(using).bulk_create([start], ignore_conflicts=True)
-        return heads.get(pk=HEAD_ID)
+def lock(using: str) -> None:
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK])
+
+
+def head(using: str = "default") -> tuple[int, str]:
+    """The last record's sequence and hash; the last checkpoint's if no record is left."""
+    last = AuditEvent.objects.using(using).order_by("-sequence").values_list("sequence", "hash")
+    pinned = Checkpoint.objects.using(using).order_by("-sequence").values_list("sequence", "hash")
+    return last.first() or pinned.first() or (0, GENESIS_HASH)
 
 
 def normalize(event: AuditEvent) -> None:

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.utils import timezone
 
 from signing_service.audit import chain
-from signing_service.audit.models import ChainHead, Checkpoint, CheckpointKind
+from signing_service.audit.models import Checkpoint, CheckpointKind
 from signing_service.master_key import current_master_key, derive_key
 
 log = logging.getLogger(__name__)
@@ -84,11 +84,10 @@ def is_genuine(checkpoint: Checkpoint, public_key: Ed25519PublicKey | None = Non
 
 
 def sign_head(kind: CheckpointKind) -> Checkpoint | None:
-    """A checkpoint of the chain head, unless the last checkpoint already is of it."""
-    head = ChainHead.objects.filter(pk=chain.HEAD_ID).first()
-    if head is None or head.sequence == 0:
+    """A checkpoint of the chain's head (its last record), unless the last checkpoint already
+    is of it."""
+    sequence, hash_ = chain.head()
+    last = Checkpoint.objects.order_by("-sequence").values_list("sequence", flat=True).first()
+    if sequence == 0 or (last is not None and last >= sequence):
         return None
-    last = Checkpoint.objects.order_by("-sequence", "-id").first()
-    if last is not None and last.sequence >= head.sequence:
-        return None
-    return sign(head.sequence, head.hash, kind)
+    return sign(sequence, hash_, kind)

@@ -126,17 +126,6 @@ class AuditEvent(models.Model):
             super().save(*args, **kwargs)
 
 
-class ChainHead(models.Model):
-    """One row: the last record's sequence and hash. Locked by every audit write, so the writers
-    of all processes and replicas append to one chain, one at a time (chain.py)."""
-
-    sequence = models.PositiveBigIntegerField(default=0)
-    hash = models.CharField(max_length=64)
-
-    def __str__(self) -> str:
-        return f"head at record {self.sequence}"
-
-
 class CheckpointKind(models.TextChoices):
     PERIODIC = "periodic", "periodic"
     SHUTDOWN = "shutdown", "shutdown"

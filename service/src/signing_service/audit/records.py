@@ -97,7 +97,8 @@ def build(
 
 
 def save_all(events: list[AuditEvent]) -> None:
-    """Write records in one transaction (all or none), then purge old ones if it is time."""
+    """Write records in one transaction (all or none), then, when it is time, sign a checkpoint
+    of the chain and purge old records."""
     try:
         with transaction.atomic():
             AuditEvent.objects.bulk_create(events)

@@ -4,7 +4,7 @@ chain with the signed checkpoints (checkpoints.py); report every break, naming t
 What each break looks like: an edited record no longer matches its hash; a deleted one leaves a
 gap in the sequence; reordered records (sequence numbers swapped) match neither hash; a chain
 rewritten with fresh hashes differs from a checkpoint; a removed tail ends before the last
-checkpoint (or before the chain head); a forged or altered checkpoint fails its signature.
+checkpoint; a forged or altered checkpoint fails its signature.
 Records after the last checkpoint are proven only by the chain itself, so checkpoints are
 frequent. The walk streams the records (a chunk at a time): memory stays flat for any count.
 """
@@ -20,7 +20,6 @@ from django.utils import timezone
 from signing_service.audit import chain, checkpoints
 from signing_service.audit.models import (
     AuditEvent,
-    ChainHead,
     Checkpoint,
     CheckpointKind,
     Verification,
@@ -45,7 +44,7 @@ def verify(
     report: Callable[[str], None] = lambda line: None,
 ) -> Outcome:
     """Verify records ``first`` to ``last`` (sequence numbers, both included; None: from the
-    oldest, to the chain head), calling ``report`` with one line per problem."""
+    oldest, to the last), calling ``report`` with one line per problem."""
     outcome = Outcome()
 
     def problem(line: str) -> None:
@@ -55,11 +54,7 @@ def verify(
 
     pinned = genuine_checkpoints(last, problem)
     end = last if last is not None else last_known_record(pinned)
-    outcome.last_checkpoint = max(
-        (made for group in pinned.values() for made in group),
-        key=lambda c: c.sequence,
-        default=None,
-    )
+    outcome.last_checkpoint = latest(pinned)
     events = AuditEvent.objects.filter(sequence__lte=end).order_by("sequence")
     if first is not None:
         events = events.filter(sequence__gte=first)
@@ -73,10 +68,13 @@ def verify(
         outcome.records += 1
     outcome.last_sequence = walked = max(previous[0], horizon)
     if walked < end:
-        covered = max((s for s in pinned if s <= end), default=0)
-        why = f"the chain head is at record {end}" if covered < end else "a checkpoint covers it"
-        problem(f"{missing(walked + 1, end)} (the end was cut off: {why}).")
+        problem(f"{missing(walked + 1, end)} (the end was cut off: a checkpoint covers it).")
     return outcome
+
+
+def latest(pinned) -> Checkpoint | None:
+    made = (checkpoint for group in pinned.values() for checkpoint in group)
+    return max(made, key=lambda checkpoint: (checkpoint.sequence, checkpoint.created), default=None)
 
 
 def purge_horizon(pinned) -> int:
@@ -86,10 +84,10 @@ def purge_horizon(pinned) -> int:
 
 
 def last_known_record(pinned) -> int:
-    """The last record there must be: at the chain head, or at the last checkpoint if the head
-    was moved back."""
-    head = ChainHead.objects.filter(pk=chain.HEAD_ID).values_list("sequence", flat=True)
-    return max([*head, *pinned, 0])
+    """The last record there must be: the last one stored, or the one the last checkpoint
+    covers if it is gone."""
+    stored = AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True)
+    return max([*stored[:1], *pinned, 0])
 
 
 def genuine_checkpoints(end: int | None, problem) -> dict[int, list[Checkpoint]]:

@@ -11,7 +11,6 @@ BATCH = 2000
 
 def chain_existing(apps, schema_editor):
     events = apps.get_model("audit", "AuditEvent")
-    heads = apps.get_model("audit", "ChainHead")
     sequence, previous = 0, chain.GENESIS_HASH
     # Walked by id in batches: constant memory, however many records there are.
     last_id, batch = 0, True
@@ -23,7 +22,6 @@ def chain_existing(apps, schema_editor):
             event.hash = previous = chain.next_hash(previous, chain.fields_of(event))
         events.objects.bulk_update(batch, ["sequence", "hash"])
         last_id = batch[-1].id if batch else last_id
-    heads.objects.create(id=chain.HEAD_ID, sequence=sequence, hash=previous)
 
 
 class Migration(migrations.Migration):
@@ -32,14 +30,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.CreateModel(
-            name="ChainHead",
-            fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("sequence", models.PositiveBigIntegerField(default=0)),
-                ("hash", models.CharField(max_length=64)),
-            ],
-        ),
         migrations.CreateModel(
             name="Checkpoint",
             fields=[

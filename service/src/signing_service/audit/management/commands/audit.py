@@ -38,7 +38,7 @@ class Command(BaseCommand):
         )
         verify.add_argument("--from", dest="first", type=int, metavar="SEQUENCE")
         verify.add_argument("--to", dest="last", type=int, metavar="SEQUENCE")
-        actions.add_parser("checkpoint", help="Sign the chain head now.")
+        actions.add_parser("checkpoint", help="Sign the chain's head (its last record) now.")
         actions.add_parser("public-key", help="Print the key that checks checkpoints (base64).")
 
     def handle(self, *args, **options):
@@ -75,7 +75,7 @@ class Command(BaseCommand):
     def checkpoint(self, options):
         made = checkpoints.sign_head(CheckpointKind.REQUEST)
         if made is None:
-            self.stdout.write("The last checkpoint is already of the chain head.")
+            self.stdout.write("The last checkpoint is already of the last record.")
         else:
             self.stdout.write(f"Checkpoint of record {made.sequence} ({made.hash}).")
 
