@@ -183,9 +183,10 @@ def main() -> None:
         return
     baseline_command = str(arguments.baseline.absolute() / ".venv" / "bin" / "signing-service")
     ours, theirs = [], []
-    for _ in range(arguments.rounds):  # in turns: a busy spell of the machine hits both
-        ours.append(measure(SERVICE_COMMAND, arguments))
-        theirs.append(measure(baseline_command, arguments))
+    turns = [(ours, SERVICE_COMMAND), (theirs, baseline_command)]
+    for round_number in range(arguments.rounds):  # in turns, each going first every other round
+        for results, command in turns[:: 1 if round_number % 2 == 0 else -1]:
+            results.append(measure(command, arguments))
     report(best(ours), raw, arguments)
     compare(best(ours), best(theirs), arguments)
 

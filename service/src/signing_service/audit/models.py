@@ -19,7 +19,8 @@ class ChainedQuerySet(models.QuerySet):
         from signing_service.audit import chain, stream
 
         objs = list(objs)
-        with transaction.atomic(using=self.db):
+        # No savepoint of its own (two statements) when the caller's transaction is open.
+        with transaction.atomic(using=self.db, savepoint=False):
             chain.link(objs, using=self.db)
             created = super().bulk_create(objs, *args, **kwargs)
             stream.after_commit(objs)
