@@ -9,7 +9,11 @@ alone) on all cores, and prints the end-to-end rates, latency p50/p99 and their 
 raw rates.
 
     .venv/bin/python bench/sign_throughput.py [--connections 32] [--seconds 10] [--batch 100]
-        [--database-url postgres://postgres@127.0.0.1:5432]
+        [--database-url postgres://postgres@127.0.0.1:5432] [--baseline CHECKOUT]
+
+``--baseline`` names a checkout of another version (set up, with its ``.venv``), e.g. the commit
+before the audit's hash chain: the same load then runs on it too, in turns with this one, and a
+row per load gives this version's rate as a share of the baseline's (the chain's cost).
 
 Needs wrk (Debian package ``wrk``), the openssl command line and softhsm2 (without it the token
 row is left out). Not a test: nothing here passes or fails on timing.
@@ -36,6 +40,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
 from signing_service.test import (
+    SERVICE_COMMAND,
     SOFTHSM_MODULE,
     RunningService,
     SoftHsm,
@@ -43,7 +48,12 @@ from signing_service.test import (
     make_identity,
 )
 
-TARGETS = {"single": 0.40, "batch": 0.90, "p99_ms": 20.0}
+TARGETS = {"single": 0.40, "batch": 0.90, "p99_ms": 20.0, "baseline": 0.90}
+ALGORITHMS = {
+    "rsa": "rsa-pkcs1v15-sha256",
+    "ec": "ecdsa-sha256",
+    "rsa-token": "rsa-pkcs1v15-sha256",  # where softhsm2 is installed
+}
 
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -183,37 +193,85 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--database-url", help="PostgreSQL server; default: SQLite")
+    parser.add_argument("--baseline", type=Path, help="A checkout of another version to compare")
+    parser.add_argument("--rounds", type=int, default=1, help="With --baseline: turns each")
     arguments = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench: wrk is needed (apt-get install wrk).")
 
     cores = os.cpu_count() or 1
     print(f"machine: {cores} cores; {arguments.connections} connections; {arguments.seconds}s each")
+    with tempfile.TemporaryDirectory() as directory:
+        # A baseline may predate keys in a token: compared runs leave the token row out.
+        softhsm = shutil.which("softhsm2-util") and not arguments.baseline
+        token = SoftHsm(Path(directory) / "softhsm").initialise() if softhsm else None
+        raw = raw_rates(token)
+        if not arguments.baseline:
+            report(measure(SERVICE_COMMAND, arguments, token), raw, arguments)
+            return
+    baseline_command = str(arguments.baseline.absolute() / ".venv" / "bin" / "signing-service")
+    ours, theirs = [], []
+    turns = [(ours, SERVICE_COMMAND), (theirs, baseline_command)]
+    for round_number in range(arguments.rounds):  # in turns, each going first every other round
+        for results, command in turns[:: 1 if round_number % 2 == 0 else -1]:
+            results.append(measure(command, arguments))
+    report(best(ours), raw, arguments)
+    compare(best(ours), best(theirs), arguments)
+
+
+def raw_rates(token: SoftHsm | None) -> dict[str, float]:
+    """The machine's limits: cryptography's signing rates, and the token's where there is one."""
+    if token:
+        os.environ["SOFTHSM2_CONF"] = str(token.config_path)
+    raw = {kind: raw_rate(kind) for kind in ("rsa", "ec")}
+    print(
+        f"raw cryptography, all cores: RSA-2048 {raw['rsa']:.0f}/s, ECDSA P-256 {raw['ec']:.0f}/s"
+    )
+    if token:
+        raw["rsa-token"] = raw_rate("rsa-token", token=token)
+        print(f"raw SoftHSM2 token, all cores: RSA-2048 {raw['rsa-token']:.0f}/s")
+    return raw
+
+
+def measure(command: str, arguments, token: SoftHsm | None = None) -> dict:
+    """Start the service of ``command`` on a fresh database and drive each load once."""
     with tempfile.TemporaryDirectory() as directory, contextlib.ExitStack() as stack:
         folder = Path(directory)
-        token = SoftHsm(folder / "softhsm").initialise() if shutil.which("softhsm2-util") else None
-        if token:
-            os.environ["SOFTHSM2_CONF"] = str(token.config_path)  # for the raw token rate
-        raw = {kind: raw_rate(kind) for kind in ("rsa", "ec")}
-        print(
-            f"raw cryptography, all cores: RSA-2048 {raw['rsa']:.0f}/s, "
-            f"ECDSA P-256 {raw['ec']:.0f}/s"
-        )
-        if token:
-            raw["rsa-token"] = raw_rate("rsa-token", token=token)
-            print(f"raw SoftHSM2 token, all cores: RSA-2048 {raw['rsa-token']:.0f}/s")
         env = {key: value for key, value in os.environ.items() if not key.startswith("SIGNING_")}
         env.pop("DATABASE_URL", None)
+        cores = os.cpu_count() or 1
         env.update(SIGNING_SERVICE_WORKERS=str(cores), SIGNING_SERVICE_LOG_LEVEL="WARNING")
         env.update(token.environment() if token else {})
         if arguments.database_url:
             env["DATABASE_URL"] = stack.enter_context(
                 fresh_postgres_database(arguments.database_url)
             )
-        service = RunningService(folder / "data", env).start()
+        service = RunningService(folder / "data", env, command=command).start()
         stack.callback(service.stop)
         client_token, fingerprints = set_up(service, folder, with_token=token is not None)
-        report(service, client_token, fingerprints, raw, arguments)
+        url = service.url + "/api/v1/sign"
+        results = {}
+        for kind in fingerprints:
+            body = sign_body(fingerprints[kind], ALGORITHMS[kind])
+            results[kind, "single"] = wrk(
+                url, client_token, body, arguments.connections, arguments.seconds
+            )
+            batch_body = {"requests": [body] * arguments.batch}
+            batch_connections = max(2, arguments.connections // 8)
+            batch = wrk(
+                url + "/batch", client_token, batch_body, batch_connections, arguments.seconds
+            )
+            batch["requests_per_s"] *= arguments.batch  # signatures, not requests
+            results[kind, "batch"] = batch
+        return results
+
+
+def best(runs: list[dict]) -> dict:
+    """Each load's fastest run (the one the machine's other work disturbed least)."""
+    return {
+        load: max((run[load] for run in runs), key=lambda r: r["requests_per_s"])
+        for load in runs[0]
+    }
 
 
 def line(label: str, rate: float, raw: float, target: float, result: dict) -> str:
@@ -224,21 +282,24 @@ def line(label: str, rate: float, raw: float, target: float, result: dict) -> st
     )
 
 
-def report(service, token, fingerprints, raw, arguments) -> None:
-    url = service.url + "/api/v1/sign"
-    rows = [("rsa", "rsa-pkcs1v15-sha256"), ("ec", "ecdsa-sha256")]
-    rows += [("rsa-token", "rsa-pkcs1v15-sha256")] if "rsa-token" in fingerprints else []
-    for kind, algorithm in rows:
-        body = sign_body(fingerprints[kind], algorithm)
-        single = wrk(url, token, body, arguments.connections, arguments.seconds)
-        batch_body = {"requests": [body] * arguments.batch}
-        batch_connections = max(2, arguments.connections // 8)
-        batch = wrk(url + "/batch", token, batch_body, batch_connections, arguments.seconds)
+def report(results: dict, raw: dict, arguments) -> None:
+    for kind in dict.fromkeys(kind for kind, _ in results):
+        single, batch = results[kind, "single"], results[kind, "batch"]
         where = ", key in the SoftHSM2 token" if kind == "rsa-token" else ""
-        print(f"\n{algorithm}{where} (p99 target {TARGETS['p99_ms']:.0f} ms for single):")
+        print(f"\n{ALGORITHMS[kind]}{where} (p99 target {TARGETS['p99_ms']:.0f} ms for single):")
         print(line("single", single["requests_per_s"], raw[kind], TARGETS["single"], single))
-        batch_rate = batch["requests_per_s"] * arguments.batch
-        print(line(f"batch of {arguments.batch}", batch_rate, raw[kind], TARGETS["batch"], batch))
+        label = f"batch of {arguments.batch}"
+        print(line(label, batch["requests_per_s"], raw[kind], TARGETS["batch"], batch))
+
+
+def compare(ours: dict, theirs: dict, arguments) -> None:
+    print(f"\nthis version against {arguments.baseline} (target {TARGETS['baseline']:.2f}):")
+    for (kind, load), result in ours.items():
+        rate, baseline = result["requests_per_s"], theirs[kind, load]["requests_per_s"]
+        print(
+            f"  {ALGORITHMS[kind]:<20} {load:<7} {rate:8.0f} sign/s   baseline {baseline:8.0f}"
+            f" sign/s   ratio {rate / baseline:5.2f}"
+        )
 
 
 if __name__ == "__main__":

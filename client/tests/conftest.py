@@ -333,7 +333,7 @@ class Ops:
         assert export.returncode == 0, export.stderr
         return [
             row
-            for row in json.loads(export.stdout)
+            for row in json.loads(export.stdout)["records"]
             if row["request_type"] == "sign" and row["identity_sha1"] == sha1.lower()
         ]
 

@@ -42,7 +42,7 @@ from cryptography import x509
 from rich.console import Console
 from rich.table import Table
 
-from signing_manager import __version__
+from signing_manager import __version__, audit_verify
 from signing_manager.algorithms import Algorithm
 from signing_manager.clipboard import copy_to_clipboard
 from signing_manager.cms import detached_signature
@@ -179,6 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="Also trust this root certificate (PEM or DER); repeatable.",
     )
 
+    audit_verify_command = commands.add_parser(
+        "audit-verify",
+        help="Check a JSON audit export of the Signing Service offline (no service needed).",
+    )
+    audit_verify_command.add_argument(
+        "--public-key",
+        metavar="BASE64",
+        help="The checkpoint key shown on the service's Audit page (default: the file's own).",
+    )
+    audit_verify_command.add_argument("file", metavar="FILE.json")
+
     log_command = commands.add_parser("log", help="Show the end of the log (SigningManager.log).")
     log_command.add_argument("--path", action="store_true", help="Print only the log's path.")
     parser.set_defaults(subcommands=commands.choices)
@@ -293,6 +304,8 @@ def run(parser: argparse.ArgumentParser, arguments, settings: Settings) -> int:
         return pkgutil_command(Path(arguments.package), load_anchors(arguments.anchor))
     if arguments.command == "log":
         return log_command(arguments.path)
+    if arguments.command == "audit-verify":
+        return audit_verify.run(Path(arguments.file), arguments.public_key)
     if arguments.d:
         raise ConfigurationError(
             "-d alone does nothing: save it with -s (signing-manager -s -i URL -a API_KEY -d), "

@@ -190,6 +190,11 @@ CONTENT_SECURITY_POLICY = (
 API_AUTH_FAILURE_LIMIT = env_int("API_AUTH_FAILURE_LIMIT", 30)
 API_AUTH_FAILURE_INTERVAL = env_int("API_AUTH_FAILURE_INTERVAL", 60)
 
+# The audit's hash chain: a signed checkpoint of its head at most this often per process, after
+# a write (audit/records.py); and the live stream of records, "stdout" or a file (audit/stream.py).
+AUDIT_CHECKPOINT_SECONDS = env_int("AUDIT_CHECKPOINT_SECONDS", 60, minimum=1)
+AUDIT_LOG = env("AUDIT_LOG")
+
 # Login throttling (django-axes): a user name is locked for a while after repeated failures from
 # one address, that address only. The address is the socket's own unless a trusted proxy is in
 # front (client_address.py), for throttling, the audit and clients' "last seen" alike.

@@ -515,6 +515,8 @@ class RunningService:
     # between free_port() and our bind (tests run side by side) is given up for a new one.
     keep_port: bool = False
     http: bool = False  # ``--http``: plain HTTP behind a proxy (the tests' nginx)
+    # Another installation's command (a benchmark's baseline: another version of the service).
+    command: str = SERVICE_COMMAND
     process: subprocess.Popen | None = None
     log_path: Path | None = None
 
@@ -547,7 +549,7 @@ class RunningService:
         self.log_path = self.data_dir.with_name(self.data_dir.name + f"-{self.port}.log")
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [SERVICE_COMMAND, "run", "--data-dir", str(self.data_dir),
+                [self.command, "run", "--data-dir", str(self.data_dir),
                  "--bind", f"127.0.0.1:{self.port}", *(["--http"] if self.http else []),
                  *extra_args],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT,
@@ -593,7 +595,7 @@ class RunningService:
     def manage(self, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess:
         """Run another ``signing-service`` command on this service's data and database."""
         return subprocess.run(
-            [SERVICE_COMMAND, *args, "--data-dir", str(self.data_dir)],
+            [self.command, *args, "--data-dir", str(self.data_dir)],
             env=self.env,
             input=input_text,
             capture_output=True,

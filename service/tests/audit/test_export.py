@@ -7,12 +7,15 @@ import json
 
 from django.http import StreamingHttpResponse
 
+from signing_service.audit import chain
 from signing_service.audit.models import AuditEvent, RequestType, Status
 from signing_service.test import BaseTestCase
 
 UTC = datetime.UTC
 MICROSECOND = datetime.timedelta(microseconds=1)
 HEADER = [
+    "sequence",
+    "hash",
     "created",
     "request_type",
     "status",
@@ -31,6 +34,8 @@ HEADER = [
     "changes",
     "count",
 ]
+# A JSON record holds what the hash chain encodes (chain.py), and its hash.
+JSON_FIELDS = [*chain.CHAINED_FIELDS, "hash"]
 RANGE = "date_from=2026-03-10&date_to=2026-03-12"
 
 
@@ -118,20 +123,20 @@ class ExportTestCase(BaseTestCase):
         )
         self.assertIsInstance(response, StreamingHttpResponse)
 
-    def test_json_is_a_list_of_the_records_of_the_range(self):
-        records = json.loads(self.content(self.export(RANGE + "&format=json")))
-        self.assertIsInstance(records, list)
+    def json_records(self, query: str) -> list[dict]:
+        return json.loads(self.content(self.export(query)))["records"]
+
+    def test_json_holds_the_records_of_the_range(self):
+        records = self.json_records(RANGE + "&format=json")
         self.assertEqual(
             [record["message"] for record in records],
             ["first instant", "middle day", "last instant"],
         )
+        self.assertEqual([record["sequence"] for record in records], [2, 3, 4])
         for record in records:
-            self.assertEqual(sorted(record), sorted(HEADER))
+            self.assertEqual(sorted(record), sorted(JSON_FIELDS))
         last = records[-1]
-        self.assertEqual(
-            datetime.datetime.fromisoformat(last["created"]),
-            datetime.datetime(2026, 3, 12, 23, 59, 59, 999999, tzinfo=UTC),
-        )
+        self.assertEqual(last["created"], "2026-03-12T23:59:59.999999Z")
         self.assertEqual(
             last["identity_common_name"], "Developer ID Application: Example (ABCDE12345)"
         )
@@ -139,16 +144,16 @@ class ExportTestCase(BaseTestCase):
         self.assertEqual(last["digest"], "cd" * 32)
         self.assertEqual(last["algorithm"], "rsa-pkcs1v15-sha256")
         self.assertEqual(last["username"], "alice")
-        self.assertEqual(last["address"], "")
+        self.assertIsNone(last["address"])
 
     def test_a_single_day_includes_the_whole_day(self):
         query = "date_from=2026-03-12&date_to=2026-03-12&format=json"
-        records = json.loads(self.content(self.export(query)))
+        records = self.json_records(query)
         self.assertEqual([record["message"] for record in records], ["last instant"])
 
     def test_an_empty_range_exports_no_records(self):
         query = "date_from=2027-01-01&date_to=2027-01-31&format="
-        self.assertEqual(json.loads(self.content(self.export(query + "json"))), [])
+        self.assertEqual(self.json_records(query + "json"), [])
         self.assertEqual(self.csv_rows(self.export(query + "csv")), [HEADER])
 
     def test_a_start_after_the_end_is_refused(self):

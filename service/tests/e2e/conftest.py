@@ -400,7 +400,8 @@ class OpsCli:
         self, start: datetime.date | None = None, end: datetime.date | None = None
     ) -> list[dict]:
         """The client requests' audit records of the days from ``start`` to ``end`` (UTC,
-        default today): the admin records of the test's own set-up (and of this export) left out."""
+        default today), as the JSON export holds them: the admin records of the test's own
+        set-up (and of this export) left out."""
         today = datetime.datetime.now(datetime.UTC).date()
         result = self.service.manage(
             "audit",
@@ -413,7 +414,8 @@ class OpsCli:
             "json",
         )
         assert result.returncode == 0, result.stderr
-        return [row for row in json.loads(result.stdout) if row["request_type"] != "admin"]
+        records = json.loads(result.stdout)["records"]
+        return [row for row in records if row["request_type"] != "admin"]
 
 
 @pytest.fixture

@@ -64,3 +64,14 @@ def test_a_missing_secret_file_is_named(service_environment, tmp_path):
         "signing-service: configuration error: Cannot read SIGNING_SERVICE_MASTER_KEY_FILE "
         "(/run/secrets/nope): No such file or directory.",
     )
+
+
+def test_an_audit_stream_file_that_cannot_be_written_is_named(service_environment, tmp_path):
+    missing = tmp_path / "no-such-folder" / "audit.jsonl"
+    environment = {**service_environment, "SIGNING_SERVICE_AUDIT_LOG": str(missing)}
+
+    assert_stopped_with(
+        RunningService(tmp_path / "data", environment),
+        f"signing-service: configuration error: SIGNING_SERVICE_AUDIT_LOG: cannot write to "
+        f"{missing}: No such file or directory.",
+    )

@@ -77,7 +77,7 @@ class Record:
     algorithm: str | None = ""
     digest: str | None = ""
     message_has: str = ""
-    count: str | None = None  # aggregated records: how many calls the one record stands for
+    count: int | None = None  # aggregated records: how many calls the one record stands for
 
     def project(self, row: dict) -> dict:
         """The row's values of the fields this record checks, to compare with ``wanted``."""
@@ -115,9 +115,7 @@ class AuditTrail:
                 self.records.append(record)
             self.unauthenticated += 1
             position = self.first_unauthenticated
-            self.records[position] = replace(
-                self.records[position], count=str(self.unauthenticated)
-            )
+            self.records[position] = replace(self.records[position], count=self.unauthenticated)
 
     def check(self, rows: list[dict], secrets: list[str]) -> None:
         assert [record.project(row) for record, row in zip(self.records, rows, strict=False)] == [

@@ -63,7 +63,8 @@ def test_client_names_are_trimmed_and_control_characters_refused(
     exported = running_service.manage(
         "audit", "export", "--from", today, "--to", today, "--format", "json"
     )
-    rows = [row for row in json.loads(exported.stdout) if row["request_type"] != "admin"]
+    records = json.loads(exported.stdout)["records"]
+    rows = [row for row in records if row["request_type"] != "admin"]
     assert [r["client_hostname"] for r in rows if r["status"] == "success"] == ["build-1"]
     assert sorted(r["reason"] for r in rows if r["status"] == "failure") == ["bad_parameters"] * 3
 
@@ -134,7 +135,7 @@ def test_a_flood_without_tokens_adds_a_few_audit_rows_and_signing_goes_on(
         running_service.manage(
             "audit", "export", "--from", today, "--to", today, "--format", "json"
         ).stdout
-    )
+    )["records"]
     failures = [row for row in rows if row["reason"] == "bad_credentials"]
     assert 1 <= len(failures) <= 4, failures  # one per interval (a race may add one)
     assert sum(int(row["count"]) for row in failures) == flood

@@ -9,8 +9,23 @@ client or identity is deleted. It never holds a secret.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
+
+
+class ChainedQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        """Every new record joins the hash chain, whichever way it is written, and the live
+        stream once written."""
+        from signing_service.audit import chain, stream
+
+        objs = list(objs)
+        # No savepoint of its own (two statements) when the caller's transaction is open.
+        with transaction.atomic(using=self.db, savepoint=False):
+            chain.link(objs, using=self.db)
+            created = super().bulk_create(objs, *args, **kwargs)
+            stream.after_commit(objs)
+            return created
 
 
 class RequestType(models.TextChoices):
@@ -35,6 +50,10 @@ class Source(models.TextChoices):
 
 
 class AuditEvent(models.Model):
+    # The hash chain (chain.py): the record's place in the one sequence of all records, and
+    # SHA-256 of the previous record's hash and this record's canonical encoding.
+    sequence = models.PositiveBigIntegerField(unique=True, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
     created = models.DateTimeField(default=timezone.now, db_index=True)
     request_type = models.CharField(max_length=16, choices=RequestType.choices)
     status = models.CharField(max_length=16, choices=Status.choices)
@@ -73,6 +92,8 @@ class AuditEvent(models.Model):
         default=1, help_text="Requests this record stands for (failed authentications aggregate)."
     )
 
+    objects = ChainedQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created", "-id"]
         indexes = [
@@ -104,6 +125,14 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created:%Y-%m-%d %H:%M:%S} {self.request_type} {self.status}"
+
+    def save(self, *args, **kwargs) -> None:
+        """A new record joins the chain (an existing one is never saved again: that would be
+        the very edit the chain exists to reveal)."""
+        if self._state.adding and self.sequence is None:
+            AuditEvent.objects.bulk_create([self])
+        else:
+            super().save(*args, **kwargs)
 
 
 class RolledUpDay(models.Model):
@@ -137,3 +166,40 @@ class DailyActivity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d} {self.status} {self.signatures}"
+
+
+class CheckpointKind(models.TextChoices):
+    PERIODIC = "periodic", "periodic"
+    SHUTDOWN = "shutdown", "shutdown"
+    PURGE = "purge", "retention purge"
+    REQUEST = "request", "on request"
+    EXPORT = "export", "export"
+
+
+class Checkpoint(models.Model):
+    """The chain head at a moment, signed with the service's checkpoint key (checkpoints.py):
+    records up to ``sequence`` cannot be changed, removed or reordered without breaking it."""
+
+    sequence = models.PositiveBigIntegerField(db_index=True)
+    hash = models.CharField(max_length=64)
+    created = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=16, choices=CheckpointKind.choices)
+    signature = models.CharField(max_length=88, help_text="Ed25519, base64.")
+
+    class Meta:
+        ordering = ["sequence", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} checkpoint of record {self.sequence}"
+
+
+class Verification(models.Model):
+    """The outcome of the last verification of the chain, for the Audit page."""
+
+    finished = models.DateTimeField(default=timezone.now)
+    sequence = models.PositiveBigIntegerField(help_text="The last record verified.")
+    problems = models.PositiveIntegerField(default=0)
+    first_problem = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return f"verified up to record {self.sequence}: {self.problems} problem(s)"

@@ -1,4 +1,5 @@
-"""Writing audit records, and purging the ones older than the retention period.
+"""Writing audit records (each joins the hash chain, chain.py), signing a checkpoint of the
+chain now and then, and purging the records older than the retention period.
 
 Callers that release something only once it is audited (a signature) call ``record`` inside
 their transaction and release after the commit; if the write fails, nothing is released.
@@ -11,22 +12,47 @@ import logging
 import threading
 import time
 
+from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from signing_service.audit import rollup
-from signing_service.audit.models import AuditEvent, RequestType, Source, Status
+from signing_service.audit import checkpoints, rollup
+from signing_service.audit.models import AuditEvent, CheckpointKind, RequestType, Source, Status
 from signing_service.configuration.models import ServiceSettings
 from signing_service.monitoring import metrics
 
 log = logging.getLogger(__name__)
 
+PURGE_BATCH = 2000
+
+
+class Throttle:
+    """Says when work done after a write is due again: at most once per interval, per process."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.lock = threading.Lock()
+        self.last = -float("inf")
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            if now - self.last < self.seconds:
+                return False
+            self.last = now
+            return True
+
+    def allow_now(self) -> None:
+        with self.lock:
+            self.last = -float("inf")
+
+
 # Purging on every write would put a DELETE on the signing hot path; once a minute per process
 # keeps the table within a minute of the retention period.
-PURGE_INTERVAL_SECONDS = 60
-PURGE_BATCH = 2000
-_purge_lock = threading.Lock()
-_last_purge = -float("inf")
+purge_throttle = Throttle(60)
+# A checkpoint (an Ed25519 signature and one row) after a write, at most this often: records
+# after the last checkpoint are proven by the chain alone (README, "Audit you can prove").
+checkpoint_throttle = Throttle(settings.AUDIT_CHECKPOINT_SECONDS)
 
 
 def build(
@@ -71,7 +97,8 @@ def build(
 
 
 def save_all(events: list[AuditEvent]) -> None:
-    """Write records in one transaction (all or none), then purge old ones if it is time."""
+    """Write records in one transaction (all or none), then, when it is time, sign a checkpoint
+    of the chain and purge old records."""
     try:
         with transaction.atomic():
             AuditEvent.objects.bulk_create(events)
@@ -80,10 +107,13 @@ def save_all(events: list[AuditEvent]) -> None:
         raise
     metrics.count_audited(events)
     try:
-        purge_if_due()
+        if checkpoint_throttle.due():
+            checkpoints.sign_head(CheckpointKind.PERIODIC)
+        if purge_throttle.due():
+            purge_expired()
     except DatabaseError:
-        # The records are written; a purge that fails is tried again at the next interval.
-        log.exception("Purging old audit records failed.")
+        # The records are written; what failed is tried again at the next interval.
+        log.exception("Checkpointing or purging the audit failed.")
 
 
 def record(request_type: RequestType, status: Status, **fields) -> AuditEvent:
@@ -93,24 +123,27 @@ def record(request_type: RequestType, status: Status, **fields) -> AuditEvent:
     return event
 
 
-def purge_if_due() -> None:
-    global _last_purge
-    now = time.monotonic()
-    with _purge_lock:
-        if now - _last_purge < PURGE_INTERVAL_SECONDS:
-            return
-        _last_purge = now
-    purge_expired()
-
-
 def purge_expired(now: datetime.datetime | None = None) -> int:
-    """Delete records older than the retention period; how many were deleted. A batch at a
-    time: each statement stays short, within the statement timeout, however many expired
-    (after the retention period is shortened, say), and never holds the table long. The daily
-    roll-ups of the days purged from go with them (``rollup.forget_through``)."""
+    """Delete records older than the retention period; how many were deleted.
+
+    The chain loses its beginning, never a record in its middle: what goes is every record
+    before the oldest one still within the period (a record written in the same moment may
+    outlive the period by that moment). First a checkpoint of the last record to go anchors
+    the first one kept, so the rest still verifies, also if the purge stops halfway. Then a
+    batch at a time: each statement stays short, within the statement timeout, however many
+    expired (after the retention period is shortened, say), and never holds the table long.
+    The daily roll-ups of the days purged from go with them (``rollup.forget_through``)."""
     days = ServiceSettings.load().audit_retention_days
     cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
-    expired = AuditEvent.objects.filter(created__lt=cutoff)
+    kept = AuditEvent.objects.filter(created__gte=cutoff).order_by("sequence")
+    first_kept = kept.values_list("sequence", flat=True).first()
+    expired = AuditEvent.objects.order_by("sequence")
+    if first_kept is not None:
+        expired = expired.filter(sequence__lt=first_kept)
+    last_expired = expired.reverse().first()
+    if last_expired is None:
+        return 0
+    checkpoints.sign(last_expired.sequence, last_expired.hash, CheckpointKind.PURGE)
     total = 0
     while batch := list(expired.values_list("pk", flat=True)[:PURGE_BATCH]):
         deleted, _ = AuditEvent.objects.filter(pk__in=batch).delete()
@@ -121,6 +154,4 @@ def purge_expired(now: datetime.datetime | None = None) -> int:
 
 def allow_purge_now() -> None:
     """Forget when the last purge ran, so the next record purges (for tests and the CLI)."""
-    global _last_purge
-    with _purge_lock:
-        _last_purge = -float("inf")
+    purge_throttle.allow_now()

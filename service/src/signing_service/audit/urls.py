@@ -7,4 +7,5 @@ app_name = "audit"
 urlpatterns = [
     path("", views.event_list, name="list"),
     path("export/", views.export, name="export"),
+    path("verify/", views.verify, name="verify"),
 ]

@@ -1,12 +1,17 @@
-"""The Audit page (admins only): every list, register and sign request, and its export."""
+"""The Audit page (admins only): every list, register and sign request, its export, and the
+proof: when the hash chain was last verified (and verifying it now), and the checkpoint key."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
 from signing_service.accounts.permissions import Permission, permission_required
+from signing_service.audit import checkpoints, verification
 from signing_service.audit.admin_actions import Actor
 from signing_service.audit.export import FORMATS, events_between, record_export
 from signing_service.audit.forms import AuditFilterForm, ExportForm
@@ -34,6 +39,8 @@ def event_list(request: HttpRequest) -> HttpResponse:
         "query": query.urlencode(),
         "export_form": ExportForm(initial=ExportForm.initial_range()),
         "retention_days": ServiceSettings.load().audit_retention_days,
+        "verification": verification.last_verification(),
+        "checkpoint_key": checkpoints.public_key_text(),
     }
     return render(request, "audit/list.html", context)
 
@@ -62,3 +69,15 @@ def export(request: HttpRequest) -> HttpResponse:
     filename = f"audit-{start:%Y%m%d}-{end:%Y%m%d}.{name}"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+@require_POST
+@permission_required(Permission.VIEW_AUDIT)
+def verify(request: HttpRequest) -> HttpResponse:
+    """Verify the whole chain now (a walk over every record: seconds per million)."""
+    remembered = verification.remember(verification.verify())
+    if remembered.problems:
+        messages.error(request, f"The audit does not verify: {remembered.first_problem}")
+    else:
+        messages.success(request, f"The audit verifies, up to record {remembered.sequence}.")
+    return redirect(reverse("audit:list") + "#proof")

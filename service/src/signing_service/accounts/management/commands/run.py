@@ -10,11 +10,13 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
+from django.db import DatabaseError, connections
 from gunicorn.app.base import BaseApplication
 
 from signing_service.accounts.bootstrap import prepare_database, users_with_default_password
-from signing_service.database import wait_for_database
+from signing_service.audit import checkpoints, stream
+from signing_service.audit.models import CheckpointKind
+from signing_service.database import first_line, wait_for_database
 from signing_service.environment import env, env_int
 from signing_service.monitoring import multiprocess
 from signing_service.tls import certificate_sha256, ensure_self_signed_certificate
@@ -28,6 +30,18 @@ def parse_bind(value: str) -> tuple[str, int]:
     if not separator or not port.isdigit() or not 0 < int(port) < 65536:
         raise CommandError(f"--bind must look like HOST:PORT (e.g. 0.0.0.0:8443), not {value!r}.")
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - serving the network is the job
+
+
+def server_exited(server) -> None:
+    """gunicorn's main process is stopping (SIGTERM, SIGINT): sign the audit chain's head, so
+    that everything written before the shutdown is pinned; then tidy the metrics files."""
+    try:
+        checkpoints.sign_head(CheckpointKind.SHUTDOWN)
+    except DatabaseError as error:
+        log.error("Could not write the audit checkpoint at shutdown: %s", first_line(error))
+    finally:
+        connections.close_all()
+    multiprocess.server_exited(server)
 
 
 class GunicornServer(BaseApplication):
@@ -64,6 +78,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         host, port = parse_bind(options["bind"])
+        stream.check_destination(settings.AUDIT_LOG)
         wait_for_database(settings.DB_WAIT_SECONDS)
         prepare_database()
         provide_client_wheel()
@@ -116,7 +131,7 @@ class Command(BaseCommand):
             # gunicorn's control socket lives in $HOME and would clash between instances.
             "control_socket_disable": True,
             "child_exit": multiprocess.worker_exited,
-            "on_exit": multiprocess.server_exited,
+            "on_exit": server_exited,
         }
         if settings.BEHIND_PROXY:
             options["forwarded_allow_ips"] = ",".join(settings.TRUSTED_PROXIES)

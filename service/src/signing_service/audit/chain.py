@@ -1,0 +1,128 @@
+"""The audit hash chain: every record has a sequence number (1, 2, 3 … with no gaps) and
+``hash = SHA-256(previous record's hash || canonical encoding of the record)``, the first record
+chaining from 64 zeros. Whoever edits, removes or reorders a record breaks every hash after it;
+checkpoints (checkpoints.py) sign the head so the chain itself cannot simply be recomputed.
+
+The canonical encoding (``canonical``) is what an auditor reimplements: the record as a JSON
+object of the fields in ``CHAINED_FIELDS``, keys sorted, no spaces (separators ``,`` and ``:``),
+non-ASCII escaped as ``\\uXXXX``, NULL as ``null``, ``created`` in UTC as
+``YYYY-MM-DDTHH:MM:SS.ffffffZ``, ``changes`` as the JSON object it is; the previous hash enters
+as its 64 hex characters (ASCII). That is every column but ``id``, ``hash`` and the links to
+the API key, client, identity and user, which become NULL when those are deleted (the names
+recorded beside them are chained). A new column must be added here with care: the records
+already written were hashed without it.
+
+One exception: the per-address counters of calls without a valid token (failed_auth.py) grow
+during their interval, so their ``count`` and ``message`` enter as ``null``. The rest of such a
+record (time, address, type) is chained like any other.
+
+Appending is serialized: the writer takes one lock (on PostgreSQL a transaction-level advisory
+lock; on SQLite every transaction takes the database's write lock at BEGIN, see database.py),
+reads the last record (by the unique index on ``sequence``) and appends after it, so every
+process and replica extends the same chain; the lock is held only until its transaction
+commits. Taking no row lock and updating no head row keeps the sign path's cost to one indexed
+read and the hashing (bench/README.md). With no record left (the purge took all), the chain
+goes on from the last checkpoint, so sequence numbers are never used twice.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+
+from django.db import connections
+
+from signing_service.audit.models import AuditEvent, Checkpoint
+
+GENESIS_HASH = "0" * 64
+# The advisory lock's number: any constant no other lock of this database uses ("audit" chain).
+ADVISORY_LOCK = 0x6175646974
+LAST_OF = "SELECT sequence, hash FROM %s ORDER BY sequence DESC LIMIT 1"
+# Written by failed_auth.py while their interval runs: not chained (see above).
+COUNTER_REASON = "bad_credentials"
+GROWING_FIELDS = ("count", "message")
+CHAINED_FIELDS = (
+    "sequence", "created", "request_type", "status", "reason", "message", "source",
+    "api_key_name", "client_hostname", "identity_common_name", "identity_sha1", "username",
+    "algorithm", "digest", "address", "action", "changes", "count",
+)  # fmt: skip
+# Not chained: the row's own number and hash, and links that deleting what they name clears.
+UNCHAINED_FIELDS = ("id", "hash", "api_key", "client", "identity", "user")
+
+
+def timestamp(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def fields_of(event: AuditEvent) -> dict:
+    """The record's chained fields, as the canonical encoding holds them."""
+    return encoded({name: getattr(event, name) for name in CHAINED_FIELDS})
+
+
+def encoded(values: dict) -> dict:
+    """Chained field values as read from the database, as the canonical encoding holds them."""
+    fields = {**values, "created": timestamp(values["created"])}
+    # A counter has no API key: its key's name is empty (the name, unlike the link, is kept).
+    if fields["reason"] == COUNTER_REASON and not fields["api_key_name"]:
+        fields.update(dict.fromkeys(GROWING_FIELDS))
+    return fields
+
+
+def document(event: AuditEvent) -> dict:
+    """The record for the export and the live stream: its chained fields as they are (a
+    counter's growing ones too) and its hash."""
+    values = {name: getattr(event, name) for name in CHAINED_FIELDS}
+    return {**values, "created": timestamp(event.created), "hash": event.hash}
+
+
+def canonical(fields: dict) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def next_hash(previous: str, fields: dict) -> str:
+    return hashlib.sha256(previous.encode() + canonical(fields)).hexdigest()
+
+
+def link(events: list[AuditEvent], using: str = "default") -> None:
+    """Give new records their sequence numbers and hashes. Call inside the transaction that
+    writes them: the lock taken here is held until it commits."""
+    if not events:
+        return
+    lock(using)
+    sequence, previous = head(using)
+    for event in events:
+        normalize(event)
+        sequence += 1
+        event.sequence = sequence
+        event.hash = previous = next_hash(previous, fields_of(event))
+
+
+def lock(using: str) -> None:
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK])
+
+
+def head(using: str = "default") -> tuple[int, str]:
+    """The last record's sequence and hash; the last checkpoint's if no record is left.
+
+    Plain SQL, a statement of its own after the lock's (a statement sees what was committed
+    when it began): this runs for every audit write, and the ORM's cost per query is several
+    times the hashing's (bench/README.md)."""
+    with connections[using].cursor() as cursor:
+        for table in (AuditEvent._meta.db_table, Checkpoint._meta.db_table):
+            cursor.execute(LAST_OF % table)
+            row = cursor.fetchone()
+            if row:
+                return row[0], row[1]
+    return 0, GENESIS_HASH
+
+
+def normalize(event: AuditEvent) -> None:
+    """Store what will be read back, so the hash computed now is the one verified later: the
+    address as the database writes it, the time in whole microseconds of UTC."""
+    field = AuditEvent._meta.get_field("address")
+    event.address = field.get_prep_value(event.address) or None
+    event.created = event.created.astimezone(datetime.UTC)
