@@ -248,21 +248,21 @@ class PurgeKeepsTheProofTestCase(BaseTestCase):
 
 class ProofOnTheAuditPageTestCase(BaseTestCase):
     def test_the_page_says_when_the_chain_was_last_verified(self):
-        self.client.force_login(self.alice)
+        self.client.force_login(self.alice)  # record 1: the sign-in
         self.assertContains(self.client.get("/audit/"), "Not verified yet.")
         write(3)
         response = self.client.post("/audit/verify/", follow=True)
         self.assertRedirects(response, "/audit/#proof")
-        self.assertContains(response, "The audit verifies, up to record 3.")
-        self.assertContains(response, "Verified up to record 3 at ")
+        self.assertContains(response, "The audit verifies, up to record 4.")
+        self.assertContains(response, "Verified up to record 4 at ")
         self.assertContains(response, checkpoints.public_key_text())
 
     def test_a_failed_verification_shows_its_first_problem(self):
-        self.client.force_login(self.alice)
+        self.client.force_login(self.alice)  # record 1: the sign-in
         write(3)
-        sql("DELETE FROM audit_auditevent WHERE sequence = 2")
+        sql("DELETE FROM audit_auditevent WHERE sequence = 3")
         response = self.client.post("/audit/verify/", follow=True)
-        self.assertContains(response, "The audit does not verify: record 2 is missing (deleted).")
+        self.assertContains(response, "The audit does not verify: record 3 is missing (deleted).")
         self.assertContains(response, "Verification failed")
 
     def test_the_command_line_verification_shows_on_the_page(self):
