@@ -111,17 +111,8 @@ class WebFailClosedTestCase(BaseTestCase):
 
 
 class CommandFailClosedTestCase(BaseTestCase):
-    def test_an_identity_is_not_deleted(self):
-        identity, made = self.store_identity()
-        with (
-            connection.execute_wrapper(refuse_audit_inserts),
-            self.assertRaisesMessage(DatabaseError, "the audit table is not writable"),
-        ):
-            call_command("identity", "delete", made.sha1, stdout=StringIO())
-        self.assertTrue(Identity.objects.filter(pk=identity.pk).exists())
-        self.assertFalse(AuditEvent.objects.exists())
-
     def run_unaudited(self, *args) -> None:
+        """``signing-service identity ARGS`` fails for want of its record, and records nothing."""
         hsm.sessions().reset()  # a command's own process has not logged in to a token yet
         with (
             connection.execute_wrapper(refuse_audit_inserts),
@@ -129,6 +120,11 @@ class CommandFailClosedTestCase(BaseTestCase):
         ):
             call_command("identity", *args, stdout=StringIO(), stderr=StringIO())
         self.assertFalse(AuditEvent.objects.exists())
+
+    def test_an_identity_is_not_deleted(self):
+        identity, made = self.store_identity()
+        self.run_unaudited("delete", made.sha1)
+        self.assertTrue(Identity.objects.filter(pk=identity.pk).exists())
 
     @pytest.mark.usefixtures("token_settings")
     def test_no_key_is_left_pending_after_generating(self):
