@@ -161,6 +161,9 @@ class AdminActionsCliTestCase(BaseTestCase):
             "identity.move_to_token", {"key_location": ["database", f"token:{TOKEN}"]}
         )
         self.assertEqual(event.identity, identity)
+        with self.assertRaisesMessage(CommandError, "is in a token already."):
+            self.run_command("identity", "move-to-token", made.sha1, "--token")
+        self.assertFalse(AuditEvent.objects.exists())
 
     # --- CAs, API keys, clients --------------------------------------------------------------
 

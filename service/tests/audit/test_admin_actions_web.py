@@ -191,6 +191,21 @@ class AdminActionsWebTestCase(BaseTestCase):
         self.assertEqual(event.changes["sha1"], [None, made.sha1])
 
     @pytest.mark.usefixtures("token_settings")
+    def test_replacing_into_a_token_records_the_key_leaving_the_database(self):
+        identity, _ = self.store_identity()
+        new = make_identity(key_kind="ec256")
+        self.client.post(
+            f"/identities/{identity.pk}/edit/",
+            {
+                "p12_file": SimpleUploadedFile("id.p12", new.p12),
+                "password": new.password,
+                "key_location": TOKEN,
+            },
+        )
+        event = self.assert_by_alice("identity.edit")
+        self.assertEqual(event.changes["key_location"], ["database", f"token:{TOKEN}"])
+
+    @pytest.mark.usefixtures("token_settings")
     def test_generating_a_key_records_its_subject_kind_and_token(self):
         self.client.post(
             "/identities/generate/",
@@ -221,6 +236,16 @@ class AdminActionsWebTestCase(BaseTestCase):
         self.assertEqual(event.changes["sha1"], [None, identity.sha1])
         self.assertEqual(event.changes["common_name"], [None, "Attached"])
         self.assertEqual(event.changes["key_location"], [None, f"token:{TOKEN}"])
+
+    @pytest.mark.usefixtures("token_settings")
+    def test_a_certificate_for_another_key_records_nothing(self):
+        pending = token_keys.generate_in_token(TOKEN, "ec-p256", token_keys.Subject("Waiting"))
+        response = self.client.post(
+            f"/identities/pending/{pending.pk}/",
+            {"certificate": SimpleUploadedFile("other.pem", make_identity().pem())},
+        )
+        self.assertContains(response, "for another key")
+        self.assertFalse(AuditEvent.objects.exists())
 
     @pytest.mark.usefixtures("token_settings")
     def test_discarding_a_pending_key_records_what_it_was(self):
