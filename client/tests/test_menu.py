@@ -3,6 +3,8 @@ command and the window alike."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from cryptography.hazmat.primitives import hashes
 
@@ -13,6 +15,7 @@ from signing_manager.menu import (
     chain_lines,
     copied_line,
     extension_lines,
+    summary_lines,
 )
 from signing_manager.service import RemoteIdentity
 from signing_service.test import cached_key, fake_ca, make_certificate
@@ -73,3 +76,10 @@ def test_the_certificate_text_has_every_part():
     start = CERTIFICATE.not_valid_before_utc
     assert f"Valid:       {start:%Y-%m-%d} to {IDENTITY.not_after:%Y-%m-%d}" in text
     assert text.index("Extensions:") < text.index("Chain:") < text.index("-----BEGIN CERTIFICATE")
+
+
+def test_the_summary_says_where_the_key_is_kept_when_the_service_says_so():
+    in_token = dataclasses.replace(IDENTITY, key_location="token:signing")
+    assert summary_lines(in_token)[-2:] == ["Key:         RSA 2048", "Key kept in: token:signing"]
+    # A service older than key_location does not say: no line for it.
+    assert summary_lines(IDENTITY)[-1] == "Key:         RSA 2048"

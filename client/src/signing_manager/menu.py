@@ -45,9 +45,10 @@ def copied_line(identity: RemoteIdentity, what: str) -> str:
 
 
 def summary_lines(identity: RemoteIdentity) -> list[str]:
-    """Who the certificate names, its fingerprints, validity and key."""
+    """Who the certificate names, its fingerprints, validity and key, and where the service
+    keeps the key (unless the service is older than saying so)."""
     certificate = identity.certificate
-    return [
+    lines = [
         f"Common name: {identity.common_name}",
         f"Subject:     {certificate.subject.rfc4514_string()}",
         f"Issuer:      {certificate.issuer.rfc4514_string()}",
@@ -57,6 +58,9 @@ def summary_lines(identity: RemoteIdentity) -> list[str]:
         f"{certificate.not_valid_after_utc:%Y-%m-%d}",
         f"Key:         {identity.key_type} {identity.key_size}",
     ]
+    if identity.key_location:
+        lines.append(f"Key kept in: {identity.key_location}")
+    return lines
 
 
 def pem(certificate: x509.Certificate) -> str:

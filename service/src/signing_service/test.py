@@ -478,6 +478,15 @@ class SoftHsm:
             aside.rename(self.token_dir)
 
 
+def token_objects(token_label: str, key_id_hex: str) -> list:
+    """The objects (private and public key) of one key in a configured token, by its CKA_ID."""
+    from signing_service.identities import hsm
+
+    pkcs11 = hsm.pkcs11_module()
+    with hsm.sessions().session(token_label) as session:
+        return list(session.get_objects({pkcs11.Attribute.ID: bytes.fromhex(key_id_hex)}))
+
+
 # --- A real service in a subprocess, for end-to-end tests and benchmarks --------------------
 
 SERVICE_COMMAND = str(Path(sys.executable).with_name("signing-service"))

@@ -7,6 +7,7 @@ import tempfile
 from io import StringIO
 from pathlib import Path
 
+import pytest
 from django.core.management import CommandError, call_command
 
 from signing_service.access.models import ApiKey, Client
@@ -14,10 +15,19 @@ from signing_service.accounts.models import User, UserAgreement
 from signing_service.audit.models import AuditEvent, Source, Status
 from signing_service.authorities.models import CertificateAuthority
 from signing_service.configuration.models import ServiceSettings
-from signing_service.identities.models import Identity
-from signing_service.test import BaseTestCase, make_client, make_identity, make_intermediate_ca
+from signing_service.identities import hsm
+from signing_service.identities.models import Identity, PendingIdentity
+from signing_service.test import (
+    BaseTestCase,
+    SoftHsm,
+    issue_for_request,
+    make_client,
+    make_identity,
+    make_intermediate_ca,
+)
 
 STRONG = "a long enough passphrase"
+TOKEN = SoftHsm.label  # the label of the run's token, which the token_settings fixture configures
 
 
 class AdminActionsCliTestCase(BaseTestCase):
@@ -33,6 +43,7 @@ class AdminActionsCliTestCase(BaseTestCase):
 
     def run_command(self, *args) -> str:
         out = StringIO()
+        hsm.sessions().reset()  # a command's own process has not logged in to a token yet
         call_command(*args, stdout=out, stderr=StringIO())
         return out.getvalue()
 
@@ -102,6 +113,56 @@ class AdminActionsCliTestCase(BaseTestCase):
         ]:
             with self.subTest(args=args), self.assertRaisesMessage(CommandError, message):
                 self.run_command("identity", *args)
+        self.assertFalse(AuditEvent.objects.exists())
+
+    # --- Keys in a token (the run's SoftHSM2 token) ----------------------------------------
+
+    @pytest.mark.usefixtures("token_settings")
+    def test_identity_import_into_a_token(self):
+        made = make_identity(key_kind="ec256")
+        self.run_command(
+            "identity", "import", self.write("a.p12", made.p12),
+            "--password-file", self.write("password", made.password), "--token", TOKEN,
+        )  # fmt: skip
+        event = self.assert_by_operator("identity.import")
+        self.assertEqual(event.changes["key_location"], [None, f"token:{TOKEN}"])
+
+    @pytest.mark.usefixtures("token_settings")
+    def test_identity_generate_and_attach(self):
+        self.run_command(
+            "identity", "generate", "--key", "ec-p256", "--common-name", "Operator Key",
+            "--email", "ops@example.com", "--token",
+        )  # fmt: skip
+        pending = PendingIdentity.objects.get()
+        self.assert_by_operator(
+            "identity.generate",
+            {
+                "subject": [None, "emailAddress=ops@example.com,CN=Operator Key"],
+                "key": [None, "EC 256"],
+                "key_location": [None, f"token:{TOKEN}"],
+            },
+        )
+        self.run_command("identity", "csr", str(pending.pk))  # reads only: no record
+        self.assertFalse(AuditEvent.objects.exists())
+
+        issued = make_identity().pem(issue_for_request(pending.csr()))
+        self.run_command("identity", "attach", str(pending.pk), self.write("issued.pem", issued))
+        identity = Identity.objects.get()
+        event = self.assert_by_operator("identity.attach")
+        self.assertEqual(event.identity, identity)
+        self.assertEqual(event.changes["sha1"], [None, identity.sha1])
+        self.assertEqual(event.changes["key_location"], [None, f"token:{TOKEN}"])
+
+    @pytest.mark.usefixtures("token_settings")
+    def test_identity_move_to_token(self):
+        identity, made = self.store_identity(key_kind="ec256")
+        self.run_command("identity", "move-to-token", made.sha1, "--token")
+        event = self.assert_by_operator(
+            "identity.move_to_token", {"key_location": ["database", f"token:{TOKEN}"]}
+        )
+        self.assertEqual(event.identity, identity)
+        with self.assertRaisesMessage(CommandError, "is in a token already."):
+            self.run_command("identity", "move-to-token", made.sha1, "--token")
         self.assertFalse(AuditEvent.objects.exists())
 
     # --- CAs, API keys, clients --------------------------------------------------------------

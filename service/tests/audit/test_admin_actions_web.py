@@ -3,6 +3,8 @@ the name tried at sign-in), from which address, what changed; never a password o
 
 import json
 
+import pytest
+from cryptography.hazmat.primitives import serialization
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 
@@ -11,10 +13,13 @@ from signing_service.accounts.models import UserAgreement
 from signing_service.audit.models import AuditEvent, Source, Status
 from signing_service.authorities.models import CertificateAuthority
 from signing_service.configuration.models import ServiceSettings
-from signing_service.identities.models import Identity
+from signing_service.identities import token_keys
+from signing_service.identities.models import Identity, PendingIdentity
 from signing_service.test import (
     PASSWORD,
     BaseTestCase,
+    SoftHsm,
+    issue_for_request,
     make_client,
     make_identity,
     make_intermediate_ca,
@@ -22,6 +27,7 @@ from signing_service.test import (
 
 ADDRESS = "192.0.2.7"
 NEW_PASSWORD = "a much longer new password 7"
+TOKEN = SoftHsm.label  # the label of the run's token, which the token_settings fixture configures
 
 
 class AdminActionsWebTestCase(BaseTestCase):
@@ -166,6 +172,94 @@ class AdminActionsWebTestCase(BaseTestCase):
         )
         # A key's name and public id, never its secret.
         self.assertIn(build.display_id, str(build))
+
+    # --- Keys in a token (the run's SoftHSM2 token) ----------------------------------------
+
+    @pytest.mark.usefixtures("token_settings")
+    def test_importing_into_a_token_records_where_the_key_went(self):
+        made = make_identity(key_kind="ec256")
+        self.client.post(
+            "/identities/import/",
+            {
+                "p12_file": SimpleUploadedFile("id.p12", made.p12),
+                "password": made.password,
+                "key_location": TOKEN,
+            },
+        )
+        event = self.assert_by_alice("identity.import")
+        self.assertEqual(event.changes["key_location"], [None, f"token:{TOKEN}"])
+        self.assertEqual(event.changes["sha1"], [None, made.sha1])
+
+    @pytest.mark.usefixtures("token_settings")
+    def test_replacing_into_a_token_records_the_key_leaving_the_database(self):
+        identity, _ = self.store_identity()
+        new = make_identity(key_kind="ec256")
+        self.client.post(
+            f"/identities/{identity.pk}/edit/",
+            {
+                "p12_file": SimpleUploadedFile("id.p12", new.p12),
+                "password": new.password,
+                "key_location": TOKEN,
+            },
+        )
+        event = self.assert_by_alice("identity.edit")
+        self.assertEqual(event.changes["key_location"], ["database", f"token:{TOKEN}"])
+
+    @pytest.mark.usefixtures("token_settings")
+    def test_generating_a_key_records_its_subject_kind_and_token(self):
+        self.client.post(
+            "/identities/generate/",
+            {"token": TOKEN, "key": "ec-p256", "common_name": "Web Key", "country": "us"},
+        )
+        self.assertTrue(PendingIdentity.objects.exists())
+        event = self.assert_by_alice(
+            "identity.generate",
+            {
+                "subject": [None, "CN=Web Key,C=US"],
+                "key": [None, "EC 256"],
+                "key_location": [None, f"token:{TOKEN}"],
+            },
+        )
+        self.assertIn("Web Key", event.message)
+
+    @pytest.mark.usefixtures("token_settings")
+    def test_attaching_the_certificate_records_the_new_identity(self):
+        pending = token_keys.generate_in_token(TOKEN, "ec-p256", token_keys.Subject("Attached"))
+        issued = issue_for_request(pending.csr()).public_bytes(serialization.Encoding.PEM)
+        self.client.post(
+            f"/identities/pending/{pending.pk}/",
+            {"certificate": SimpleUploadedFile("issued.cer", issued)},
+        )
+        identity = Identity.objects.get()
+        event = self.assert_by_alice("identity.attach")
+        self.assertEqual(event.identity, identity)
+        self.assertEqual(event.changes["sha1"], [None, identity.sha1])
+        self.assertEqual(event.changes["common_name"], [None, "Attached"])
+        self.assertEqual(event.changes["key_location"], [None, f"token:{TOKEN}"])
+
+    @pytest.mark.usefixtures("token_settings")
+    def test_a_certificate_for_another_key_records_nothing(self):
+        pending = token_keys.generate_in_token(TOKEN, "ec-p256", token_keys.Subject("Waiting"))
+        response = self.client.post(
+            f"/identities/pending/{pending.pk}/",
+            {"certificate": SimpleUploadedFile("other.pem", make_identity().pem())},
+        )
+        self.assertContains(response, "for another key")
+        self.assertFalse(AuditEvent.objects.exists())
+
+    @pytest.mark.usefixtures("token_settings")
+    def test_discarding_a_pending_key_records_what_it_was(self):
+        pending = token_keys.generate_in_token(TOKEN, "ec-p256", token_keys.Subject("Discarded"))
+        self.client.post(f"/identities/pending/{pending.pk}/delete/")
+        self.assertFalse(PendingIdentity.objects.exists())
+        self.assert_by_alice(
+            "identity.discard",
+            {
+                "subject": ["CN=Discarded", None],
+                "key": ["EC 256", None],
+                "key_location": [f"token:{TOKEN}", None],
+            },
+        )
 
     # --- CAs, API keys, clients --------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from signing_service.accounts.models import UserAgreement
 from signing_service.identities.models import Identity, PendingIdentity
-from signing_service.test import BaseTestCase, issue_for_request, make_identity
+from signing_service.test import BaseTestCase, issue_for_request, make_identity, token_objects
 
 pytestmark = pytest.mark.django_db
 
@@ -114,8 +114,6 @@ def test_without_tokens_the_pages_are_as_before(admin):
 
 
 def test_deleting_a_pending_key_destroys_it_in_the_token(token_settings, admin):
-    from signing_service.identities import hsm
-
     admin.post(
         "/identities/generate/",
         {"token": token_settings.label, "key": "ec-p256", "common_name": "To be deleted"},
@@ -124,10 +122,7 @@ def test_deleting_a_pending_key_destroys_it_in_the_token(token_settings, admin):
     response = admin.post(f"/identities/pending/{pending.pk}/delete/")
     assert response.status_code == 302
     assert not PendingIdentity.objects.exists()
-    pkcs11 = hsm.pkcs11_module()
-    with hsm.sessions().session(token_settings.label) as session:
-        left = list(session.get_objects({pkcs11.Attribute.ID: bytes.fromhex(pending.token_key_id)}))
-    assert left == []
+    assert token_objects(token_settings.label, pending.token_key_id) == []
 
 
 def test_only_admins_generate_or_see_pending_keys(token_settings, client):
