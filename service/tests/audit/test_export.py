@@ -267,7 +267,7 @@ class AdminRecordExportTestCase(BaseTestCase):
         return b"".join(response.streaming_content).decode()
 
     def test_json_holds_the_action_and_the_changes_as_an_object(self):
-        (record,) = json.loads(self.export("json"))
+        (record,) = json.loads(self.export("json"))["records"]
         self.assertEqual(record["action"], "apikey.toggle")
         self.assertEqual(record["changes"], {"is_active": [True, False]})
 

@@ -49,6 +49,7 @@ def verify(path: Path, key: str | None) -> tuple[int, list[str]]:
 
 class ExportProofTestCase(BaseTestCase):
     def setUp(self):
+        # Record 1 is the sign-in; the export's own record (written before its rows) is the last.
         self.client.force_login(self.alice)
         key, _ = ApiKey.create("build machines")
         records.record(RequestType.REGISTER, Status.SUCCESS, api_key=key, address="10.0.0.5")
@@ -77,17 +78,17 @@ class ExportProofTestCase(BaseTestCase):
         path = self.write(self.exported())
         status, lines = verify(path, self.key)
         self.assertEqual(status, 0, lines)
-        self.assertEqual(lines, [f"{path} verifies: 4 records (records 1 to 4)."])
+        self.assertEqual(lines, [f"{path} verifies: 6 records (records 1 to 6)."])
 
     def test_the_export_carries_the_proof(self):
         export = json.loads(self.exported())
         self.assertEqual(export["public_key"], self.key)
         self.assertEqual(export["previous_hash"], "0" * 64)
-        self.assertEqual([r["sequence"] for r in export["records"]], [1, 2, 3, 4])
+        self.assertEqual([r["sequence"] for r in export["records"]], [1, 2, 3, 4, 5, 6])
         kinds = [(c["sequence"], c["kind"]) for c in export["checkpoints"]]
-        self.assertIn((2, "periodic"), kinds)
-        self.assertEqual(kinds[-1], (4, "export"))  # the file's last record, signed as exported
-        self.assertTrue(Checkpoint.objects.filter(kind=CheckpointKind.EXPORT, sequence=4).exists())
+        self.assertIn((3, "periodic"), kinds)
+        self.assertEqual(kinds[-1], (6, "export"))  # the file's last record, signed as exported
+        self.assertTrue(Checkpoint.objects.filter(kind=CheckpointKind.EXPORT, sequence=6).exists())
 
     def test_a_changed_byte_does_not_verify(self):
         content = self.exported()
@@ -119,7 +120,7 @@ class ExportProofTestCase(BaseTestCase):
         status, lines = verify(path, base64.b64encode(other).decode())
         self.assertEqual(status, 1)
         self.assertIn(
-            "checkpoint of record 4: its signature is not the service's (forged or altered).",
+            "checkpoint of record 6: its signature is not the service's (forged or altered).",
             lines,
         )
 
@@ -134,4 +135,4 @@ class ExportProofTestCase(BaseTestCase):
         export["checkpoints"].pop()  # the export's own checkpoint of the record removed
         status, lines = verify(self.write(json.dumps(export).encode()), self.key)
         self.assertEqual(status, 1)
-        self.assertEqual(lines[0], "record 3, the last, is not pinned by a checkpoint.")
+        self.assertEqual(lines[0], "record 5, the last, is not pinned by a checkpoint.")

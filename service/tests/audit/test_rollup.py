@@ -35,7 +35,8 @@ def live_window(now: datetime.datetime, identity=None) -> activity.Window:
 
 def generate_records(identities, clients, *, days: int, per_day: int, seed: int = 7) -> None:
     """Random signature records (successes and failures, of deleted clients and identities
-    too) and other requests, spread over ``days`` days before ``NOW``."""
+    too) and other requests, spread over ``days`` days before ``NOW``, written oldest first as
+    the service writes them (the chain's order, which the purge follows)."""
     rng = random.Random(seed)
     records = []
     for _ in range(days * per_day):
@@ -50,7 +51,7 @@ def generate_records(identities, clients, *, days: int, per_day: int, seed: int 
                 client=client,
             )
         )
-    AuditEvent.objects.bulk_create(records)
+    AuditEvent.objects.bulk_create(sorted(records, key=lambda record: record.created))
 
 
 def sorted_counts(window: activity.Window) -> list[tuple]:
