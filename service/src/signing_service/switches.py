@@ -34,3 +34,11 @@ def set_active(item: models.Model, active: bool, actor: Actor) -> None:
         item.save(update_fields=["is_active"])
         changes = {"is_active": [before, active]}
         record_admin_action(actor, switch_action(item, active), item, changes=changes)
+
+
+def add_switch_arguments(parser) -> None:
+    """``--on`` / ``--off`` for a ``toggle`` command: ``active`` is True, False, or None
+    (neither: switch over)."""
+    state = parser.add_mutually_exclusive_group()
+    state.add_argument("--on", dest="active", action="store_true", default=None)
+    state.add_argument("--off", dest="active", action="store_false")

@@ -10,7 +10,7 @@ from signing_service.access import operations
 from signing_service.access.models import ApiKey
 from signing_service.accounts.bootstrap import prepare_database
 from signing_service.audit.admin_actions import Actor
-from signing_service.switches import set_active
+from signing_service.switches import add_switch_arguments, set_active
 
 KEY_HELP = "The key's id as `apikey list` prints it (smk_…), or its name."
 
@@ -32,9 +32,7 @@ class Command(BaseCommand):
         actions.add_parser("list", help="List keys: id, state, clients, name.")
         toggle = actions.add_parser("toggle", help="Switch a key (and so its clients) on or off.")
         toggle.add_argument("key", help=KEY_HELP)
-        state = toggle.add_mutually_exclusive_group()
-        state.add_argument("--on", dest="active", action="store_true", default=None)
-        state.add_argument("--off", dest="active", action="store_false")
+        add_switch_arguments(toggle)
         deleter = actions.add_parser("delete", help="Delete a key and its clients.")
         deleter.add_argument("key", help=KEY_HELP)
 

@@ -10,7 +10,7 @@ from signing_service.access.models import Client
 from signing_service.accounts.bootstrap import prepare_database
 from signing_service.audit.admin_actions import Actor
 from signing_service.audit.models import Source
-from signing_service.switches import set_active
+from signing_service.switches import add_switch_arguments, set_active
 
 
 class Command(BaseCommand):
@@ -26,9 +26,7 @@ class Command(BaseCommand):
             action = actions.add_parser(name, help=what)
             action.add_argument("id", type=int)
             if name == "toggle":
-                state = action.add_mutually_exclusive_group()
-                state.add_argument("--on", dest="active", action="store_true", default=None)
-                state.add_argument("--off", dest="active", action="store_false")
+                add_switch_arguments(action)
 
     def handle(self, *args, **options):
         prepare_database()

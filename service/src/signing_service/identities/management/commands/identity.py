@@ -16,7 +16,7 @@ from signing_service.identities import operations, token_keys
 from signing_service.identities.hsm import TokenUnavailable, configured_tokens
 from signing_service.identities.models import Identity, PendingIdentity, read_new_identity
 from signing_service.identities.p12 import MAX_SIZE, P12Error
-from signing_service.switches import set_active
+from signing_service.switches import add_switch_arguments, set_active
 
 SHA1_HELP = "The identity's SHA-1 fingerprint, as `identity list` prints it."
 
@@ -69,9 +69,7 @@ class Command(BaseCommand):
         add_p12_arguments(replacer)
         toggle = actions.add_parser("toggle", help="Switch an identity on or off.")
         toggle.add_argument("sha1", help=SHA1_HELP)
-        state = toggle.add_mutually_exclusive_group()
-        state.add_argument("--on", dest="active", action="store_true", default=None)
-        state.add_argument("--off", dest="active", action="store_false")
+        add_switch_arguments(toggle)
         authorizer = actions.add_parser("authorize", help="Choose which API keys may use it.")
         authorizer.add_argument("sha1", help=SHA1_HELP)
         who = authorizer.add_mutually_exclusive_group(required=True)
