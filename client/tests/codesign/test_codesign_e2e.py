@@ -172,7 +172,7 @@ def sign_records(service, made) -> list[dict]:
     assert export.returncode == 0, export.stderr
     return [
         row
-        for row in json.loads(export.stdout)
+        for row in json.loads(export.stdout)["records"]
         if row["request_type"] == "sign" and row["identity_sha1"] == made.sha1
     ]
 

@@ -106,7 +106,7 @@ class TokenWorld:
         )
         return [
             row
-            for row in json.loads(exported)
+            for row in json.loads(exported)["records"]
             if row["request_type"] == "sign" and row["identity_sha1"] == sha1(certificate)
         ]
 

@@ -474,7 +474,7 @@ def test_two_replicas_share_one_database_and_the_audit_holds_every_signature(rep
         "--from", str(today - datetime.timedelta(days=1)),
         "--to", str(today + datetime.timedelta(days=1)),
     )  # fmt: skip
-    records = json.loads(exported.stdout)
+    records = json.loads(exported.stdout)["records"]
     audited = {
         record["digest"]
         for record in records

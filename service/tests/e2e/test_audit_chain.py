@@ -74,7 +74,10 @@ def test_two_instances_signing_at_once_write_one_gapless_chain(
 
     checked = audit_verify(path, key, tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert f"{path} verifies: {count} records (records 1 to {count})." in checked.stdout
+    exported_count = count + 1  # the export's own record, written before its rows
+    assert f"{path} verifies: {exported_count} records (records 1 to {exported_count})." in (
+        checked.stdout
+    )
     path.write_text(exported.stdout.replace('"status": "success"', '"status": "failure"', 1))
     assert audit_verify(path, key, tmp_path).returncode == 1
 

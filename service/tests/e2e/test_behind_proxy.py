@@ -165,9 +165,8 @@ def test_an_attackers_failed_sign_ins_lock_out_only_the_attackers_address(
 
     # The audit has one record per attempt, from the address nginx saw, never the forged one.
     today = datetime.datetime.now(datetime.UTC).date().isoformat()
-    rows = json.loads(
-        service.manage("audit", "export", "--from", today, "--to", today, "--format", "json").stdout
-    )
+    exported = service.manage("audit", "export", "--from", today, "--to", today, "--format", "json")
+    rows = json.loads(exported.stdout)["records"]
     attacks = [row["action"] for row in rows if row["address"] == ATTACKER]
     assert attacks == ["user.sign_in_failed"] * (FAILURE_LIMIT - 1) + ["user.locked_out"] * 3
     assert not [row for row in rows if row["address"] == FORGED]
