@@ -41,6 +41,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test import TestCase
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a test persona's password
@@ -100,6 +102,19 @@ class BaseTestCase(TestCase):
         user = User(username=username, password=password_hash(password), **fields)
         user.save()
         return user
+
+
+def migrate_to(targets: list[tuple[str, str]]):
+    """Migrate the test database to ``targets`` (``latest_migrations()`` for all of them), for
+    tests of a migration; the apps registry of that state."""
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()  # sees the state the previous migrate left
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+def latest_migrations() -> list[tuple[str, str]]:
+    return MigrationExecutor(connection).loader.graph.leaf_nodes()
 
 
 @functools.cache

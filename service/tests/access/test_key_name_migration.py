@@ -1,37 +1,26 @@
 """Migration 0004: keys that share a name (in any case) are renamed before the names become
 unique."""
 
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.test import TransactionTestCase
+
+from signing_service.test import latest_migrations, migrate_to
 
 BEFORE = [("access", "0003_client_is_approved")]
 AFTER = [("access", "0004_api_key_name_unique")]
 
 
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()  # sees the state the previous migrate left
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-def latest() -> list[tuple[str, str]]:
-    return MigrationExecutor(connection).loader.graph.leaf_nodes()
-
-
 class KeyNameMigrationTestCase(TransactionTestCase):
     def tearDown(self):
-        migrate(latest())  # the other tests need every table as it is now
+        migrate_to(latest_migrations())  # the other tests need every table as it is now
 
     def test_later_keys_with_a_taken_name_get_a_number(self):
-        old_apps = migrate(BEFORE)
+        old_apps = migrate_to(BEFORE)
         ApiKey = old_apps.get_model("access", "ApiKey")
         for number, name in enumerate(["build", "Build", "release", "BUILD", "x" * 100]):
             ApiKey.objects.create(name=name, token_id=f"{number:010d}", secret_hash="")
         ApiKey.objects.create(name="X" * 100, token_id="9999999999", secret_hash="")
 
-        new_apps = migrate(AFTER)
+        new_apps = migrate_to(AFTER)
         names = new_apps.get_model("access", "ApiKey").objects.order_by("id")
         self.assertEqual(
             [key.name for key in names],
