@@ -190,6 +190,10 @@ CONTENT_SECURITY_POLICY = (
 API_AUTH_FAILURE_LIMIT = env_int("API_AUTH_FAILURE_LIMIT", 30)
 API_AUTH_FAILURE_INTERVAL = env_int("API_AUTH_FAILURE_INTERVAL", 60)
 
+# How long a worker keeps a decrypted private key after its last use (identities/key_cache.py;
+# README, "Security"); 0: decrypt for every request.
+KEY_CACHE_SECONDS = env_int("KEY_CACHE_SECONDS", 300, minimum=0)
+
 # The audit's hash chain: a signed checkpoint of its head at most this often per process, after
 # a write (audit/records.py); and the live stream of records, "stdout" or a file (audit/stream.py).
 AUDIT_CHECKPOINT_SECONDS = env_int("AUDIT_CHECKPOINT_SECONDS", 60, minimum=1)

@@ -14,7 +14,7 @@ from ninja.security import HttpBearer
 
 from signing_service.access import tokens
 from signing_service.access.models import ApiKey, Client
-from signing_service.api import errors
+from signing_service.api import errors, lookups
 
 
 @dataclass
@@ -48,7 +48,7 @@ def bearer_token(request: HttpRequest) -> str | None:
 
 def find_client(secret: str) -> Client | None:
     token_id = tokens.split_secret(secret, tokens.CLIENT_TOKEN_PREFIX)
-    client = Client.objects.select_related("api_key").filter(token_id=token_id).first()
+    client = lookups.client_with_key(token_id) if token_id else None
     if client is None or not tokens.secret_matches(secret, client.token_hash):
         return None
     return client

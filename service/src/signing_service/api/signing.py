@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from signing_manager.algorithms import Algorithm
 from signing_service.access.models import ApiKey
+from signing_service.api import lookups
 from signing_service.api.errors import ApiError, bad_parameters, key_unavailable, unknown_identity
 from signing_service.identities.hsm import TokenUnavailable
 from signing_service.identities.models import Identity
@@ -39,12 +40,12 @@ class SignJob:
     error: ApiError | None = None
 
 
-def find_identity(fingerprint: str, cache: dict | None = None) -> Identity:
-    """The identity with this SHA-1 or SHA-256 fingerprint (normalised): 404 if none."""
+def find_identity(fingerprint: str, api_key: ApiKey, cache: dict | None = None) -> Identity:
+    """The identity with this SHA-1 or SHA-256 fingerprint (normalised): 404 if none. It
+    carries ``authorized`` (may ``api_key`` use it) and ``identities_version``."""
     if cache is not None and fingerprint in cache:
         return cache[fingerprint]
-    field = "sha1" if len(fingerprint) == 40 else "sha256"
-    identity = Identity.objects.filter(**{field: fingerprint}).first()
+    identity = lookups.identity_for(fingerprint, api_key)
     if identity is None:
         raise unknown_identity(fingerprint)
     if cache is not None:
@@ -59,13 +60,13 @@ def normal_fingerprint(fingerprint: str) -> str:
     return fingerprint
 
 
-def check_usable(identity: Identity, api_key: ApiKey, fingerprint: str) -> None:
-    """404 unless the identity is active and the key is authorized to use it (as for an
-    identity that does not exist); 403 unless its certificate is valid now."""
+def check_usable(identity: Identity, fingerprint: str) -> None:
+    """404 unless the identity is active and the caller's key is authorized to use it (as for
+    an identity that does not exist); 403 unless its certificate is valid now."""
     name = identity.common_name
     if not identity.is_active:
         raise unknown_identity(fingerprint, "inactive_identity", f"“{name}” is inactive.")
-    if not identity.is_authorized_for(api_key):
+    if not identity.authorized:
         raise unknown_identity(
             fingerprint,
             "unauthorized_identity",
@@ -98,15 +99,15 @@ def prepare(job: SignJob, api_key: ApiKey, cache: dict | None = None) -> None:
     """Resolve the identity and digest of a job, or set its error."""
     try:
         fingerprint = normal_fingerprint(job.fingerprint)
-        job.identity = find_identity(fingerprint, cache)
+        job.identity = find_identity(fingerprint, api_key, cache)
         # Decoded before the checks so a refusal's audit record holds the digest too, but an
         # unusable identity is reported before a malformed digest.
         try:
             job.digest = decode_digest(job)
         except ApiError as digest_error:
-            check_usable(job.identity, api_key, fingerprint)
+            check_usable(job.identity, fingerprint)
             raise digest_error from None
-        check_usable(job.identity, api_key, fingerprint)
+        check_usable(job.identity, fingerprint)
         if job.algorithm.key_type != job.identity.key_type:
             raise bad_parameters(
                 f"{job.algorithm} cannot be used with the {job.identity.key_type} key "
@@ -126,7 +127,7 @@ def sign_jobs(jobs: list[SignJob]) -> None:
     for group in by_identity.values():
         identity = group[0].identity
         try:
-            signatures = signer_for(identity).sign_digests(
+            signatures = signer_for(identity, identity.identities_version).sign_digests(
                 [(job.digest, job.algorithm) for job in group]
             )
         except TokenUnavailable as error:

@@ -13,10 +13,11 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from signing_service.audit import checkpoints, rollup
+from signing_service.audit.group_commit import GroupCommit
 from signing_service.audit.models import AuditEvent, CheckpointKind, RequestType, Source, Status
 from signing_service.configuration.models import ServiceSettings
 from signing_service.monitoring import metrics
@@ -96,12 +97,24 @@ def build(
     )
 
 
+def write(events: list[AuditEvent]) -> None:
+    with transaction.atomic():
+        AuditEvent.objects.bulk_create(events)
+
+
+# The records of this process's concurrent requests share commits (group_commit.py).
+group_commit = GroupCommit(write)
+
+
 def save_all(events: list[AuditEvent]) -> None:
-    """Write records in one transaction (all or none), then, when it is time, sign a checkpoint
-    of the chain and purge old records."""
+    """Write records in one transaction (all or none; the caller's if it has one open, else
+    perhaps shared with other requests'), then, when it is time, sign a checkpoint of the chain
+    and purge old records."""
     try:
-        with transaction.atomic():
-            AuditEvent.objects.bulk_create(events)
+        if connection.in_atomic_block:
+            write(events)
+        else:
+            group_commit.write(events)
     except DatabaseError:
         metrics.AUDIT_WRITE_FAILURES.inc()
         raise

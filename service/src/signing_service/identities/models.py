@@ -11,6 +11,8 @@ from cryptography.x509.oid import NameOID
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from signing_manager.apple_pki import apple_certificates
 from signing_manager.chains import complete_chain
@@ -176,6 +178,28 @@ class Identity(models.Model):
         if self.authorize_all_keys:
             return True
         return self.authorized_keys.filter(pk=api_key.pk).exists()
+
+
+class IdentityVersion(models.Model):
+    """One number that every change to any identity (edit, switch, replace, move to a token,
+    delete) increases, in the change's transaction: the sign path reads it with the identity,
+    and a worker holding decrypted keys (key_cache.py) drops them all when it has moved. One
+    row, ``id`` 1, made by the migration; without it nothing is cached."""
+
+    number = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"identities version {self.number}"
+
+    @classmethod
+    def increase(cls) -> None:
+        if not cls.objects.filter(pk=1).update(number=models.F("number") + 1):
+            cls.objects.get_or_create(pk=1)  # the row was lost (a flushed database)
+
+
+@receiver([post_save, post_delete], sender=Identity)
+def identity_changed(**_) -> None:
+    IdentityVersion.increase()
 
 
 class PendingIdentity(models.Model):

@@ -14,6 +14,7 @@ from cryptography import x509
 
 from signing_manager.algorithms import Algorithm, AlgorithmError, sign_digest
 from signing_service.identities import hsm
+from signing_service.identities.key_cache import key_cache
 
 
 class Signer(Protocol):
@@ -25,20 +26,26 @@ class Signer(Protocol):
 
 
 class SoftwareSigner:
-    """Signs with an identity's private key, kept encrypted in the database."""
+    """Signs with an identity's private key, kept encrypted in the database. Given the
+    identities' version read with the identity, it may use the key a worker opened earlier
+    (key_cache.py); without, it decrypts the key for this use only."""
 
-    def __init__(self, identity):
+    def __init__(self, identity, version: int | None = None):
         self.identity = identity
+        self.version = version
 
     def certificate(self) -> x509.Certificate:
         return self.identity.certificate()
 
+    def private_key(self):
+        return key_cache.private_key(self.identity, self.version)
+
     def sign_digest(self, digest: bytes, algorithm: Algorithm) -> bytes:
-        return sign_digest(self.identity.private_key(), algorithm, digest)
+        return sign_digest(self.private_key(), algorithm, digest)
 
     def sign_digests(self, requests: list[tuple[bytes, Algorithm]]) -> list[bytes]:
         """Several signatures with one decryption of the key."""
-        key = self.identity.private_key()
+        key = self.private_key()
         return [sign_digest(key, algorithm, digest) for digest, algorithm in requests]
 
 
@@ -100,8 +107,9 @@ def token_signature(pkcs11, key, digest: bytes, algorithm: Algorithm) -> bytes:
     return key.sign(digest_info, mechanism=pkcs11.Mechanism.RSA_PKCS)
 
 
-def signer_for(identity) -> SoftwareSigner | Pkcs11Signer:
-    """The signer of an identity: its token's when its key lives in one."""
+def signer_for(identity, version: int | None = None) -> SoftwareSigner | Pkcs11Signer:
+    """The signer of an identity: its token's when its key lives in one. ``version``: the
+    identities' version read with ``identity``, if it was (see ``SoftwareSigner``)."""
     if identity.token_label:
         return Pkcs11Signer.of(identity)
-    return SoftwareSigner(identity)
+    return SoftwareSigner(identity, version)
