@@ -99,11 +99,16 @@ def token_signer(token: SoftHsm):
     return lambda: key.sign(digest_info, mechanism=pkcs11.Mechanism.RSA_PKCS)
 
 
-def raw_rate_worker(kind: str, seconds: float, results, token: SoftHsm | None = None) -> None:
+def raw_rate_worker(
+    kind: str, seconds: float, results, opening, token: SoftHsm | None = None
+) -> None:
     digest = hashlib.sha256(b"benchmark").digest()
     prehashed = utils.Prehashed(hashes.SHA256())
     if kind == "rsa-token":
-        sign = token_signer(token)
+        # One process at a time: SoftHSM2's file store is rewritten as a session logs in, and a
+        # process reading it at that moment finds no token (or fails) now and then.
+        with opening:
+            sign = token_signer(token)
     elif kind == "rsa":
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -124,9 +129,11 @@ def raw_rate_worker(kind: str, seconds: float, results, token: SoftHsm | None = 
 
 def raw_rate(kind: str, seconds: float = 3.0, token: SoftHsm | None = None) -> float:
     """Signatures per second of cryptography (or the token) alone, one process per core."""
-    results = multiprocessing.Queue()
+    results, opening = multiprocessing.Queue(), multiprocessing.Lock()
     workers = [
-        multiprocessing.Process(target=raw_rate_worker, args=(kind, seconds, results, token))
+        multiprocessing.Process(
+            target=raw_rate_worker, args=(kind, seconds, results, opening, token)
+        )
         for _ in range(os.cpu_count() or 1)
     ]
     for worker in workers:
