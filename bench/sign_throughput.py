@@ -378,7 +378,9 @@ def summary(results: dict, raw: dict, memory: MemoryTrace, arguments) -> None:
     rows = [
         ratio_row(results, raw, "single", "single-digest sign/s ÷ raw RSA-2048 on all cores"),
         *latency_rows(results, arguments),
-        ratio_row(results, raw, "batch", f"batch ({arguments.batch} a request) sign/s ÷ raw"),
+        ratio_row(
+            results, raw, "batch", f"batch ({arguments.batch} a request) sign/s ÷ raw RSA-2048"
+        ),
         *(ecdsa_row(results, load) for load in ("single", "batch")),
         *memory_rows(memory, arguments),
     ]
