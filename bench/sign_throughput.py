@@ -8,8 +8,14 @@ same run it measures the raw signing rates of ``cryptography`` and of the token 
 alone) on all cores, and prints the end-to-end rates, latency p50/p99 and their ratios to the
 raw rates.
 
+It reads each gunicorn worker's resident memory (VmRSS) before the loads, after each, and during a
+long run of batches that takes the signatures given out to ``--rss-signatures`` in all, and says
+whether it stayed flat over the run's second half. A summary ends the run: each target of issue
+20 with its figure and whether it is met.
+
     .venv/bin/python bench/sign_throughput.py [--connections 32] [--seconds 10] [--batch 100]
-        [--database-url postgres://postgres@127.0.0.1:5432] [--baseline CHECKOUT]
+        [--rss-signatures 100000] [--database-url postgres://postgres@127.0.0.1:5432]
+        [--baseline CHECKOUT [--rounds N]]
 
 ``--baseline`` names a checkout of another version (set up, with its ``.venv``), e.g. the commit
 before the audit's hash chain: the same load then runs on it too, in turns with this one, and a
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -48,12 +55,21 @@ from signing_service.test import (
     make_identity,
 )
 
-TARGETS = {"single": 0.40, "batch": 0.90, "p99_ms": 20.0, "baseline": 0.90}
+TARGETS = {
+    "single": 0.40,  # single-digest sign/s ÷ raw, at least
+    "batch": 0.90,  # batch sign/s ÷ raw, at least
+    "p99_ms": 20.0,  # at most, single digests at 32 connections
+    "p99_connections": 32,
+    "rss_mb": 150.0,  # each worker's, at most
+    "flat_mb": 5.0,  # a worker's growth over the long run's second half, at most
+    "baseline": 0.90,  # this version's rate ÷ the baseline's, at least
+}
 ALGORITHMS = {
     "rsa": "rsa-pkcs1v15-sha256",
     "ec": "ecdsa-sha256",
     "rsa-token": "rsa-pkcs1v15-sha256",  # where softhsm2 is installed
 }
+NAMES = {"rsa": "RSA-2048", "ec": "ECDSA P-256", "rsa-token": "RSA-2048 in the token"}
 
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -83,11 +99,16 @@ def token_signer(token: SoftHsm):
     return lambda: key.sign(digest_info, mechanism=pkcs11.Mechanism.RSA_PKCS)
 
 
-def raw_rate_worker(kind: str, seconds: float, results, token: SoftHsm | None = None) -> None:
+def raw_rate_worker(
+    kind: str, seconds: float, results, opening, token: SoftHsm | None = None
+) -> None:
     digest = hashlib.sha256(b"benchmark").digest()
     prehashed = utils.Prehashed(hashes.SHA256())
     if kind == "rsa-token":
-        sign = token_signer(token)
+        # One process at a time: SoftHSM2's file store is rewritten as a session logs in, and a
+        # process reading it at that moment finds no token (or fails) now and then.
+        with opening:
+            sign = token_signer(token)
     elif kind == "rsa":
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -108,9 +129,11 @@ def raw_rate_worker(kind: str, seconds: float, results, token: SoftHsm | None = 
 
 def raw_rate(kind: str, seconds: float = 3.0, token: SoftHsm | None = None) -> float:
     """Signatures per second of cryptography (or the token) alone, one process per core."""
-    results = multiprocessing.Queue()
+    results, opening = multiprocessing.Queue(), multiprocessing.Lock()
     workers = [
-        multiprocessing.Process(target=raw_rate_worker, args=(kind, seconds, results, token))
+        multiprocessing.Process(
+            target=raw_rate_worker, args=(kind, seconds, results, opening, token)
+        )
         for _ in range(os.cpu_count() or 1)
     ]
     for worker in workers:
@@ -122,12 +145,16 @@ def raw_rate(kind: str, seconds: float = 3.0, token: SoftHsm | None = None) -> f
 
 
 def wrk(url: str, token: str, body: dict, connections: int, seconds: int) -> dict:
+    """One wrk run; its rate, the requests answered with 2xx, errors and latency."""
     script = WRK_SCRIPT % {"token": token, "body": json.dumps(body)}
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
+    # wrk leaves requests slower than its timeout (2 s by default) out of the latency figures,
+    # counted as socket errors: a long timeout keeps them in the p99.
+    command = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "30s"]
     try:
         output = subprocess.run(
-            ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "-s", handle.name, url],
+            [*command, "-s", handle.name, url],
             capture_output=True,
             text=True,
             check=True,
@@ -138,11 +165,62 @@ def wrk(url: str, token: str, body: dict, connections: int, seconds: int) -> dic
     requests, duration_us, status_errors, socket_errors, p50_us, p99_us = line.split()[1:]
     return {
         "requests_per_s": int(requests) / (int(duration_us) / 1e6),
+        "answered": int(requests) - int(status_errors),
         "non_2xx": int(status_errors),
         "socket_errors": int(socket_errors),
         "p50_ms": float(p50_us) / 1000,
         "p99_ms": float(p99_us) / 1000,
     }
+
+
+# --- The workers' memory -------------------------------------------------------------------------
+
+
+def worker_pids(master_pid: int) -> list[int]:
+    """gunicorn's workers: the children of its master, the ``signing-service run`` process."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text()
+    return sorted(int(pid) for pid in children.split())
+
+
+def resident_mb(pid: int) -> float:
+    """VmRSS of a process, in MB (10^6 bytes; the kernel counts in KiB)."""
+    for status_line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if status_line.startswith("VmRSS:"):
+            return int(status_line.split()[1]) * 1024 / 1e6
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+@dataclasses.dataclass
+class MemoryTrace:
+    """Each worker's resident memory at points of a run, with the signatures given out by then."""
+
+    master_pid: int
+    points: list[tuple[str, int, dict[int, float]]] = dataclasses.field(default_factory=list)
+
+    def sample(self, label: str, signatures: int) -> None:
+        rss = {pid: resident_mb(pid) for pid in worker_pids(self.master_pid)}
+        self.points.append((label, signatures, rss))
+        workers = "   ".join(f"pid {pid} {mb:6.1f} MB" for pid, mb in rss.items())
+        print(f"  RSS {label:<36} {signatures:>9,} signatures   {workers}", flush=True)
+
+    @property
+    def signatures(self) -> int:
+        return self.points[-1][1]
+
+    def largest_mb(self) -> float:
+        return max(self.points[-1][2].values())
+
+    def growth_over_second_half(self) -> float | None:
+        """The largest growth of a worker from the first point at half the signatures to the
+        last; None if the workers changed in between (a restarted worker hides growth)."""
+        half = next(rss for _, count, rss in self.points if count >= self.signatures / 2)
+        last = self.points[-1][2]
+        if set(half) != set(last):
+            return None
+        return max(last[pid] - half[pid] for pid in last)
+
+
+# --- The service under load ----------------------------------------------------------------------
 
 
 def set_up(service: RunningService, folder: Path, with_token: bool) -> tuple[str, dict[str, str]]:
@@ -187,36 +265,214 @@ def sign_body(fingerprint: str, algorithm: str) -> dict:
     return {"certificate": fingerprint, "algorithm": algorithm, "digest": digest}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--database-url", help="PostgreSQL server; default: SQLite")
-    parser.add_argument("--baseline", type=Path, help="A checkout of another version to compare")
-    parser.add_argument("--rounds", type=int, default=1, help="With --baseline: turns each")
-    arguments = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("bench: wrk is needed (apt-get install wrk).")
+@dataclasses.dataclass
+class Load:
+    """How one load drives the service: single digests or batches, and with what."""
 
-    cores = os.cpu_count() or 1
-    print(f"machine: {cores} cores; {arguments.connections} connections; {arguments.seconds}s each")
-    with tempfile.TemporaryDirectory() as directory:
-        # A baseline may predate keys in a token: compared runs leave the token row out.
-        softhsm = shutil.which("softhsm2-util") and not arguments.baseline
-        token = SoftHsm(Path(directory) / "softhsm").initialise() if softhsm else None
-        raw = raw_rates(token)
-        if not arguments.baseline:
-            report(measure(SERVICE_COMMAND, arguments, token), raw, arguments)
-            return
-    baseline_command = str(arguments.baseline.absolute() / ".venv" / "bin" / "signing-service")
-    ours, theirs = [], []
-    turns = [(ours, SERVICE_COMMAND), (theirs, baseline_command)]
-    for round_number in range(arguments.rounds):  # in turns, each going first every other round
-        for results, command in turns[:: 1 if round_number % 2 == 0 else -1]:
-            results.append(measure(command, arguments))
-    report(best(ours), raw, arguments)
-    compare(best(ours), best(theirs), arguments)
+    url: str
+    token: str
+    body: dict
+    connections: int
+    per_request: int  # signatures a request returns
+
+    def run(self, seconds: int) -> dict:
+        result = wrk(self.url, self.token, self.body, self.connections, seconds)
+        result["signatures"] = result["answered"] * self.per_request
+        result["signatures_per_s"] = result["requests_per_s"] * self.per_request
+        return result
+
+
+def loads_of(service: RunningService, token: str, fingerprints: dict, arguments) -> dict:
+    """Each identity's single-digest and batch load, by (kind, "single" or "batch")."""
+    url = service.url + "/api/v1/sign"
+    loads = {}
+    for kind, fingerprint in fingerprints.items():
+        body = sign_body(fingerprint, ALGORITHMS[kind])
+        loads[kind, "single"] = Load(url, token, body, arguments.connections, 1)
+        batch = {"requests": [body] * arguments.batch}
+        batch_connections = max(2, arguments.connections // 8)
+        loads[kind, "batch"] = Load(
+            url + "/batch", token, batch, batch_connections, arguments.batch
+        )
+    return loads
+
+
+def measure(
+    command: str, arguments, token: SoftHsm | None = None, rss_signatures: int = 0
+) -> tuple[dict, MemoryTrace]:
+    """Start the service of ``command`` on a fresh database and drive each load once, then
+    batches until ``rss_signatures`` were given out in all; each load's result and the
+    workers' memory along the way."""
+    with tempfile.TemporaryDirectory() as directory, contextlib.ExitStack() as stack:
+        folder = Path(directory)
+        env = {key: value for key, value in os.environ.items() if not key.startswith("SIGNING_")}
+        env.pop("DATABASE_URL", None)
+        cores = os.cpu_count() or 1
+        env.update(SIGNING_SERVICE_WORKERS=str(cores), SIGNING_SERVICE_LOG_LEVEL="WARNING")
+        env.update(token.environment() if token else {})
+        if arguments.database_url:
+            env["DATABASE_URL"] = stack.enter_context(
+                fresh_postgres_database(arguments.database_url)
+            )
+        service = RunningService(folder / "data", env, command=command).start()
+        stack.callback(service.stop)
+        client_token, fingerprints = set_up(service, folder, with_token=token is not None)
+        loads = loads_of(service, client_token, fingerprints, arguments)
+        memory = MemoryTrace(service.process.pid)
+        memory.sample("before the loads", 0)
+        results, signatures = {}, 0
+        for (kind, load), driven in loads.items():
+            results[kind, load] = driven.run(arguments.seconds)
+            signatures += results[kind, load]["signatures"]
+            memory.sample(f"after {NAMES[kind]} {load}", signatures)
+        long_run(loads, memory, arguments.seconds, rss_signatures)
+        return results, memory
+
+
+def long_run(loads: dict, memory: MemoryTrace, seconds: int, signatures: int) -> None:
+    """Batches of the identities in the database, in turns, until ``signatures`` were given
+    out in all (wrk's count of answered requests times the batch size)."""
+    kinds = [kind for kind in ("rsa", "ec") if (kind, "batch") in loads]
+    turn = 0
+    while memory.signatures < signatures:
+        kind = kinds[turn % len(kinds)]
+        result = loads[kind, "batch"].run(seconds)
+        if not result["signatures"]:
+            sys.exit(f"bench: the long run's {NAMES[kind]} batches got no answer: {result}")
+        memory.sample(f"long run, {NAMES[kind]} batch", memory.signatures + result["signatures"])
+        turn += 1
+
+
+def best(runs: list[dict]) -> dict:
+    """Each load's fastest run (the one the machine's other work disturbed least)."""
+    return {
+        load: max((run[load] for run in runs), key=lambda r: r["signatures_per_s"])
+        for load in runs[0]
+    }
+
+
+# --- Reporting -----------------------------------------------------------------------------------
+
+
+def line(label: str, result: dict, raw: float, target: float) -> str:
+    rate = result["signatures_per_s"]
+    return (
+        f"  {label:<13} {rate:8.0f} sign/s {result['requests_per_s']:8.0f} requests/s"
+        f"   ÷ raw = {rate / raw:5.3f} (target ≥ {target:.2f})"
+        f"   p50 {result['p50_ms']:6.1f} ms   p99 {result['p99_ms']:6.1f} ms"
+        f"   non-2xx {result['non_2xx']}   socket errors {result['socket_errors']}"
+    )
+
+
+def report(results: dict, raw: dict, arguments) -> None:
+    for kind in dict.fromkeys(kind for kind, _ in results):
+        single, batch = results[kind, "single"], results[kind, "batch"]
+        print(f"\n{NAMES[kind]} ({ALGORITHMS[kind]}), raw {raw[kind]:.0f} sign/s:")
+        print(line("single", single, raw[kind], TARGETS["single"]))
+        print(line(f"batch of {arguments.batch}", batch, raw[kind], TARGETS["batch"]))
+
+
+def verdict(met: bool | None) -> str:
+    return "not measured" if met is None else "met" if met else "NOT MET"
+
+
+def summary(results: dict, raw: dict, memory: MemoryTrace, arguments) -> None:
+    """Each target of issue 20 with this run's figure, as a Markdown table."""
+    rows = [
+        ratio_row(results, raw, "single", "single-digest sign/s ÷ raw RSA-2048 on all cores"),
+        *latency_rows(results, arguments),
+        ratio_row(
+            results, raw, "batch", f"batch ({arguments.batch} a request) sign/s ÷ raw RSA-2048"
+        ),
+        *(ecdsa_row(results, load) for load in ("single", "batch")),
+        *memory_rows(memory, arguments),
+        errors_row(results),
+    ]
+    database = "PostgreSQL" if arguments.database_url else "SQLite"
+    print(f"\nSummary ({database}; raw RSA-2048 {raw['rsa']:,.0f}/s on {os.cpu_count()} cores):\n")
+    print("| what | figure | target | |\n|---|---:|---:|---|")
+    for name, figure, target, met in rows:
+        print(f"| {name} | {figure} | {target} | {verdict(met)} |")
+
+
+def ratio_row(results: dict, raw: dict, load: str, name: str) -> tuple:
+    """RSA-2048's end-to-end rate of a load as a share of the raw rate."""
+    rate = results["rsa", load]["signatures_per_s"]
+    figure = f"{rate:,.0f} ÷ {raw['rsa']:,.0f} = {rate / raw['rsa']:.3f}"
+    return name, figure, f"≥ {TARGETS[load]:.2f}", rate / raw["rsa"] >= TARGETS[load]
+
+
+def latency_rows(results: dict, arguments) -> list[tuple]:
+    clients = f"{arguments.connections} concurrent single-digest clients"
+    if arguments.connections != TARGETS["p99_connections"]:
+        clients += f" (the target is for {TARGETS['p99_connections']})"
+    return [
+        (
+            f"p99 latency, {clients}, {NAMES[kind]}",
+            f"{results[kind, 'single']['p99_ms']:,.1f} ms",
+            f"≤ {TARGETS['p99_ms']:.0f} ms",
+            results[kind, "single"]["p99_ms"] <= TARGETS["p99_ms"],
+        )
+        for kind in ("rsa", "ec")
+    ]
+
+
+def ecdsa_row(results: dict, load: str) -> tuple:
+    """ECDSA's requests/s of a load, which should be at least RSA's."""
+    ours, rsa_rate = results["ec", load]["requests_per_s"], results["rsa", load]["requests_per_s"]
+    return (
+        f"ECDSA P-256 {load}: requests/s (RSA-2048's)",
+        f"{ours:,.1f} ({rsa_rate:,.1f})",
+        "≥ RSA's",
+        ours >= rsa_rate,
+    )
+
+
+def errors_row(results: dict) -> tuple:
+    """Answers other than 2xx, and wrk's socket errors, over the loads above: the figures
+    stand only if there are none."""
+    non_2xx = sum(result["non_2xx"] for result in results.values())
+    sockets = sum(result["socket_errors"] for result in results.values())
+    figure = f"{non_2xx} non-2xx, {sockets} socket errors"
+    return "errors over the loads above", figure, "none", non_2xx + sockets == 0
+
+
+def memory_rows(memory: MemoryTrace, arguments) -> list[tuple]:
+    """The RSS target's rows: the largest worker at the end, and its growth over the second
+    half of the run."""
+    if not arguments.rss_signatures:
+        return [("worker RSS (--rss-signatures 0)", "", f"≤ {TARGETS['rss_mb']:.0f} MB", None)]
+    growth = memory.growth_over_second_half()
+    return [
+        (
+            f"worker RSS after {memory.signatures:,} signatures (the largest worker)",
+            f"{memory.largest_mb():.1f} MB",
+            f"≤ {TARGETS['rss_mb']:.0f} MB",
+            memory.largest_mb() <= TARGETS["rss_mb"],
+        ),
+        (
+            "worker RSS growth over the second half of those signatures (flat)",
+            "workers restarted" if growth is None else f"{growth:+.1f} MB",
+            f"≤ {TARGETS['flat_mb']:.0f} MB",
+            growth is not None and growth <= TARGETS["flat_mb"],
+        ),
+    ]
+
+
+def compare(ours: dict, theirs: dict, arguments) -> None:
+    print(
+        f"\nThis version ÷ the baseline {arguments.baseline} (target ≥ {TARGETS['baseline']:.2f}):"
+    )
+    for (kind, load), result in ours.items():
+        rate, baseline = result["signatures_per_s"], theirs[kind, load]["signatures_per_s"]
+        ratio = rate / baseline
+        print(
+            f"  {NAMES[kind]:<12} {load:<7} {rate:8.0f} sign/s ÷ baseline {baseline:8.0f} sign/s"
+            f" = {ratio:5.2f}   {verdict(ratio >= TARGETS['baseline'])}"
+        )
+
+
+# --- The run -------------------------------------------------------------------------------------
 
 
 def raw_rates(token: SoftHsm | None) -> dict[str, float]:
@@ -233,73 +489,50 @@ def raw_rates(token: SoftHsm | None) -> dict[str, float]:
     return raw
 
 
-def measure(command: str, arguments, token: SoftHsm | None = None) -> dict:
-    """Start the service of ``command`` on a fresh database and drive each load once."""
-    with tempfile.TemporaryDirectory() as directory, contextlib.ExitStack() as stack:
-        folder = Path(directory)
-        env = {key: value for key, value in os.environ.items() if not key.startswith("SIGNING_")}
-        env.pop("DATABASE_URL", None)
-        cores = os.cpu_count() or 1
-        env.update(SIGNING_SERVICE_WORKERS=str(cores), SIGNING_SERVICE_LOG_LEVEL="WARNING")
-        env.update(token.environment() if token else {})
-        if arguments.database_url:
-            env["DATABASE_URL"] = stack.enter_context(
-                fresh_postgres_database(arguments.database_url)
-            )
-        service = RunningService(folder / "data", env, command=command).start()
-        stack.callback(service.stop)
-        client_token, fingerprints = set_up(service, folder, with_token=token is not None)
-        url = service.url + "/api/v1/sign"
-        results = {}
-        for kind in fingerprints:
-            body = sign_body(fingerprints[kind], ALGORITHMS[kind])
-            results[kind, "single"] = wrk(
-                url, client_token, body, arguments.connections, arguments.seconds
-            )
-            batch_body = {"requests": [body] * arguments.batch}
-            batch_connections = max(2, arguments.connections // 8)
-            batch = wrk(
-                url + "/batch", client_token, batch_body, batch_connections, arguments.seconds
-            )
-            batch["requests_per_s"] *= arguments.batch  # signatures, not requests
-            results[kind, "batch"] = batch
-        return results
-
-
-def best(runs: list[dict]) -> dict:
-    """Each load's fastest run (the one the machine's other work disturbed least)."""
-    return {
-        load: max((run[load] for run in runs), key=lambda r: r["requests_per_s"])
-        for load in runs[0]
-    }
-
-
-def line(label: str, rate: float, raw: float, target: float, result: dict) -> str:
-    errors = result["non_2xx"] + result["socket_errors"]
-    return (
-        f"  {label:<13} {rate:8.0f} sign/s   ratio to raw {rate / raw:5.2f} (target {target:.2f})"
-        f"   p50 {result['p50_ms']:6.1f} ms   p99 {result['p99_ms']:6.1f} ms   errors {errors}"
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument(
+        "--rss-signatures",
+        type=int,
+        default=100_000,
+        help="Batches until this many signatures in all, for the workers' RSS (0: none)",
     )
+    parser.add_argument("--database-url", help="PostgreSQL server; default: SQLite")
+    parser.add_argument("--baseline", type=Path, help="A checkout of another version to compare")
+    parser.add_argument("--rounds", type=int, default=1, help="With --baseline: turns each")
+    arguments = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("bench: wrk is needed (apt-get install wrk).")
 
-
-def report(results: dict, raw: dict, arguments) -> None:
-    for kind in dict.fromkeys(kind for kind, _ in results):
-        single, batch = results[kind, "single"], results[kind, "batch"]
-        where = ", key in the SoftHSM2 token" if kind == "rsa-token" else ""
-        print(f"\n{ALGORITHMS[kind]}{where} (p99 target {TARGETS['p99_ms']:.0f} ms for single):")
-        print(line("single", single["requests_per_s"], raw[kind], TARGETS["single"], single))
-        label = f"batch of {arguments.batch}"
-        print(line(label, batch["requests_per_s"], raw[kind], TARGETS["batch"], batch))
-
-
-def compare(ours: dict, theirs: dict, arguments) -> None:
-    print(f"\nthis version against {arguments.baseline} (target {TARGETS['baseline']:.2f}):")
-    for (kind, load), result in ours.items():
-        rate, baseline = result["requests_per_s"], theirs[kind, load]["requests_per_s"]
-        print(
-            f"  {ALGORITHMS[kind]:<20} {load:<7} {rate:8.0f} sign/s   baseline {baseline:8.0f}"
-            f" sign/s   ratio {rate / baseline:5.2f}"
-        )
+    cores = os.cpu_count() or 1
+    print(f"machine: {cores} cores; {arguments.connections} connections; {arguments.seconds}s each")
+    with tempfile.TemporaryDirectory() as directory:
+        # A baseline may predate keys in a token: compared runs leave the token row out.
+        softhsm = shutil.which("softhsm2-util") and not arguments.baseline
+        token = SoftHsm(Path(directory) / "softhsm").initialise() if softhsm else None
+        raw = raw_rates(token)
+        if not arguments.baseline:
+            results, memory = measure(SERVICE_COMMAND, arguments, token, arguments.rss_signatures)
+            report(results, raw, arguments)
+            summary(results, raw, memory, arguments)
+            return
+    baseline_command = str(arguments.baseline.absolute() / ".venv" / "bin" / "signing-service")
+    ours, theirs, memory = [], [], None
+    turns = [("this version", ours, SERVICE_COMMAND), ("the baseline", theirs, baseline_command)]
+    for round_number in range(arguments.rounds):  # in turns, each going first every other round
+        for name, runs, command in turns[:: 1 if round_number % 2 == 0 else -1]:
+            print(f"\nround {round_number + 1}, {name}:")
+            # The long run once, on this version: the comparison is of rates.
+            long = arguments.rss_signatures if runs is ours and not ours else 0
+            results, trace = measure(command, arguments, rss_signatures=long)
+            runs.append(results)
+            memory = trace if long else memory
+    report(best(ours), raw, arguments)
+    summary(best(ours), raw, memory, arguments)
+    compare(best(ours), best(theirs), arguments)
 
 
 if __name__ == "__main__":
