@@ -1,10 +1,13 @@
 """Group commit: concurrent requests' records share a transaction, and every one of them learns
 whether it was written."""
 
+import fcntl
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from unittest import mock
 
 import pytest
+from django.conf import settings
 from django.db import DatabaseError, connection
 from django.test import SimpleTestCase, TransactionTestCase
 
@@ -104,6 +107,14 @@ class GroupCommitTestCase(SimpleTestCase):
 
 @pytest.mark.database
 class ConcurrentRecordsTestCase(TransactionTestCase):
+    def setUp(self):
+        # The test database is SQLite's shared in-memory one, whose readers fail at once
+        # ("table is locked") while another thread writes: no checkpoint or purge reads here.
+        for throttle in (records.checkpoint_throttle, records.purge_throttle):
+            patcher = mock.patch.object(throttle, "due", return_value=False)
+            patcher.start()
+            self.addCleanup(patcher.stop)
+
     def test_records_written_from_many_threads_form_one_gapless_chain(self):
         def write_some(thread: int) -> None:
             try:
@@ -121,3 +132,31 @@ class ConcurrentRecordsTestCase(TransactionTestCase):
         for event in events:
             self.assertEqual(event.hash, chain.next_hash(previous, chain.fields_of(event)))
             previous = event.hash
+
+
+class WritersTakeTurnsTestCase(TransactionTestCase):
+    """On SQLite the processes' group commits wait for each other at a lock file, which wakes
+    the next at once (SQLite's own lock is polled with sleeps)."""
+
+    def test_a_group_commit_waits_while_another_process_writes(self):
+        if connection.vendor != "sqlite":
+            self.skipTest("PostgreSQL's writers queue at the chain's advisory lock")
+        event = records.build(RequestType.SIGN, Status.SUCCESS)
+        with open(settings.DATA_DIR / "audit-writer.lock", "a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)  # as another process's group commit would
+            writer = threading.Thread(target=self.write_closing, args=([event],))
+            writer.start()
+            writer.join(0.5)
+            self.assertTrue(writer.is_alive())
+            self.assertFalse(AuditEvent.objects.exists())
+            fcntl.flock(held, fcntl.LOCK_UN)
+        writer.join(10)
+        self.assertFalse(writer.is_alive())
+        self.assertEqual(AuditEvent.objects.count(), 1)
+
+    @staticmethod
+    def write_closing(events):
+        try:
+            records.write_group(events)
+        finally:
+            connection.close()

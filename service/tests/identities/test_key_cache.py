@@ -104,7 +104,6 @@ class KeyCacheTestCase(BaseTestCase):
         self.assertIsNone(cache.sweeper)  # the sweeping thread ended with the last key
 
 
-
 class SignPathTestCase(BaseTestCase):
     """The sign endpoint keeps its keys, and stops using them when an identity changes."""
 
