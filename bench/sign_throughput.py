@@ -307,8 +307,11 @@ def measure(
         folder = Path(directory)
         env = {key: value for key, value in os.environ.items() if not key.startswith("SIGNING_")}
         env.pop("DATABASE_URL", None)
-        cores = os.cpu_count() or 1
-        env.update(SIGNING_SERVICE_WORKERS=str(cores), SIGNING_SERVICE_LOG_LEVEL="WARNING")
+        env.update(
+            SIGNING_SERVICE_WORKERS=str(arguments.workers), SIGNING_SERVICE_LOG_LEVEL="WARNING"
+        )
+        if arguments.threads:
+            env["SIGNING_SERVICE_THREADS"] = str(arguments.threads)
         env.update(token.environment() if token else {})
         if arguments.database_url:
             env["DATABASE_URL"] = stack.enter_context(
@@ -501,6 +504,10 @@ def main() -> None:
         help="Batches until this many signatures in all, for the workers' RSS (0: none)",
     )
     parser.add_argument("--database-url", help="PostgreSQL server; default: SQLite")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="gunicorn workers (default: cores)"
+    )
+    parser.add_argument("--threads", type=int, help="threads per worker (default: the service's)")
     parser.add_argument("--baseline", type=Path, help="A checkout of another version to compare")
     parser.add_argument("--rounds", type=int, default=1, help="With --baseline: turns each")
     arguments = parser.parse_args()
@@ -508,7 +515,11 @@ def main() -> None:
         sys.exit("bench: wrk is needed (apt-get install wrk).")
 
     cores = os.cpu_count() or 1
-    print(f"machine: {cores} cores; {arguments.connections} connections; {arguments.seconds}s each")
+    threads = arguments.threads or "the default number of"
+    print(
+        f"machine: {cores} cores; {arguments.connections} connections; {arguments.seconds}s each;"
+        f" {arguments.workers} workers of {threads} threads"
+    )
     with tempfile.TemporaryDirectory() as directory:
         # A baseline may predate keys in a token: compared runs leave the token row out.
         softhsm = shutil.which("softhsm2-util") and not arguments.baseline
