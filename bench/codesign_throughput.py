@@ -126,26 +126,27 @@ def main() -> None:
         limit = min(hash_limit(source) for _ in range(arguments.rounds))
         signer = local_signer()
         copying = min(copy_limit(source, folder) for _ in range(arguments.rounds))
+        slower = max(limit, copying)  # seconds at min(hash rate, copy rate)
         rows = [
             ("hashlib, 4 KiB pages, 1 thread (hash limit)", limit, None),
             ("copy the file and rename (I/O limit)", copying, None),
         ]
         for label, chosen in (("ad-hoc", None), ("CMS, local RSA key", signer)):
             memory = min(sign_in_memory(source, chosen) for _ in range(arguments.rounds))
-            rows.append((f"sign, {label}: in memory", memory, limit))
+            rows.append((f"sign, {label}: in memory", memory, ("hash", limit)))
             disk = min(sign_file_to_file(source, folder, chosen) for _ in range(arguments.rounds))
-            rows.append((f"sign, {label}: file to file", disk, max(limit, copying)))
+            rows.append((f"sign, {label}: file to file", disk, ("min(hash, copy)", slower)))
     print(f"Mach-O of {size / 2**20:.0f} MiB, {os.cpu_count()} cores, best of {arguments.rounds}")
     print(f"{'':46} {'MB/s':>8} {'÷ hash':>7} {'÷ min(hash, copy)':>18}  target")
-    for label, seconds, target_limit in rows:
+    for label, seconds, against in rows:
         target = ""
-        if target_limit is not None:
-            verdict = "met" if target_limit / seconds >= TARGET else "NOT met"
-            which = "hash" if target_limit == limit else "min(hash, copy)"
+        if against is not None:
+            which, limit_seconds = against
+            verdict = "met" if limit_seconds / seconds >= TARGET else "NOT met"
             target = f"≥ {TARGET:.2f} of {which}: {verdict}"
         print(
             f"{label:46} {size / seconds / 1e6:8.0f} {limit / seconds:7.2f} "
-            f"{max(limit, copying) / seconds:18.2f}  {target}"
+            f"{slower / seconds:18.2f}  {target}"
         )
 
 
