@@ -117,6 +117,19 @@ def test_an_error_in_the_copy_is_raised_when_the_block_ends(pair, mode):
         pass
 
 
+def test_a_source_written_to_while_it_is_copied_is_an_error(pair, tmp_path):
+    # The copy and the check read the source apart: what was copied might not be what was
+    # checked. (Appended to: its size changes, whatever the clock's grain.)
+    source, target = pair
+    copying = files.copying(source.fileno(), target.fileno(), [(0, 0, len(DATA))])
+    with (
+        pytest.raises(files.FileError, match="changed while it was copied"),
+        copying,
+        (tmp_path / "source").open("ab") as appending,
+    ):
+        appending.write(b"more")
+
+
 def test_a_file_has_a_descriptor_to_copy_with_and_memory_has_none(pair):
     source, _ = pair
     assert files.descriptor(source) == source.fileno()

@@ -147,8 +147,11 @@ def copy_range(
 def copying(source: int, target: int, ranges: list[Range]) -> Iterator[None]:
     """The ranges copied from ``source`` into ``target`` on a second thread while the block
     runs (which reads and hashes the same input meanwhile); done when the block ends. An error
-    in the block stops the copy and is the one raised; else the copy's own error is."""
+    in the block stops the copy and is the one raised; else the copy's own error is. The two
+    threads read the source apart, so a source written to meanwhile is a ``FileError``: what
+    was copied might not be what was checked."""
     stop = threading.Event()
+    before = version_of(source)
 
     def copy_all() -> None:
         for copied in ranges:
@@ -162,6 +165,15 @@ def copying(source: int, target: int, ranges: list[Range]) -> Iterator[None]:
             stop.set()
             raise
         copied.result()
+    if version_of(source) != before:
+        raise FileError("The input changed while it was copied.")
+
+
+def version_of(descriptor: int) -> tuple[int, int, int]:
+    """What changes when a file is written to: its size, modification and change times (the
+    times move by the kernel's clock tick, a few milliseconds)."""
+    status = os.fstat(descriptor)
+    return status.st_size, status.st_mtime_ns, status.st_ctime_ns
 
 
 class Replacement:

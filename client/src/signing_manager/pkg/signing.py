@@ -14,10 +14,10 @@ Both digests go to the service in one batch; each signature is checked before wr
 
 The signed package is written as a stream, in one pass over its input: the header and the new
 TOC (whose offsets are known before any data is read), zeros where the checksum and the
-signatures go, then every file's data, checked against its archived-checksum. Between two
-files the data is copied on a second thread (in the kernel on Linux) while the first reads and
-hashes it; in memory, a chunk at a time as it is checked. Only then are the signatures asked
-for, and written over the zeros.
+signatures go, then every file's data, checked against its archived-checksum. From file to
+file, the data is copied on a second thread (in the kernel on Linux) while the first reads and
+hashes it; in memory, it is written a chunk at a time as it is checked. Only then are the
+signatures asked for, and written over the zeros.
 """
 
 from __future__ import annotations
