@@ -19,7 +19,7 @@ DATA = bytes(range(256)) * 40  # 10,240 bytes, no two neighbours alike
 
 @pytest.fixture
 def pair(tmp_path):
-    """A source holding ``DATA`` and an empty target, both open, in a list to close after."""
+    """A source holding ``DATA`` and an empty target, both open (closed after the test)."""
     (tmp_path / "source").write_bytes(DATA)
     source, target = (tmp_path / "source").open("rb"), (tmp_path / "target").open("w+b")
     yield source, target
@@ -42,6 +42,7 @@ def test_a_range_lands_where_asked_and_no_file_position_moves(pair, mode):
     source, target = pair
     source.seek(7)
     target.write(b"head")
+    target.flush()
 
     files.copy_range(source.fileno(), target.fileno(), (1000, 4, 5000))
 
