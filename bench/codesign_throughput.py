@@ -9,9 +9,13 @@ bytes via ``-sectcreate``), then, in the same run:
   build the CodeDirectory and the signature), ad-hoc and with a CMS signature from a local RSA
   key (a remote key adds one round trip per file, not per page);
 - ``signing-manager codesign`` end to end, file in, file out (the same, then a temporary file
-  written and renamed over the input).
+  written and renamed over the input);
+- the I/O limit: copying the file in the kernel and renaming the copy over an old one — the
+  writing that signing file to file cannot avoid.
 
-It prints MB/s for each and its ratio to the limit (target: at least 0.80).
+It prints MB/s for each, its ratio to the hashing limit, and its ratio to the slower of the two
+limits (min(hash rate, copy rate)). Targets: at least 0.80 of the hash rate in memory, and at
+least 0.80 of min(hash rate, copy rate) file to file (issue 20).
 
     .venv/bin/python bench/codesign_throughput.py [--mib 256] [--rounds 3]
 
@@ -121,21 +125,29 @@ def main() -> None:
         size = source.stat().st_size
         limit = min(hash_limit(source) for _ in range(arguments.rounds))
         signer = local_signer()
-        rows = [("hashlib, 4 KiB pages, 1 thread (the limit)", limit, False)]
         copying = min(copy_limit(source, folder) for _ in range(arguments.rounds))
-        rows.append(("copy the file and rename (I/O, for scale)", copying, False))
+        slower = max(limit, copying)  # seconds at min(hash rate, copy rate)
+        rows = [
+            ("hashlib, 4 KiB pages, 1 thread (hash limit)", limit, None),
+            ("copy the file and rename (I/O limit)", copying, None),
+        ]
         for label, chosen in (("ad-hoc", None), ("CMS, local RSA key", signer)):
             memory = min(sign_in_memory(source, chosen) for _ in range(arguments.rounds))
-            rows.append((f"sign, {label}: in memory", memory, True))
+            rows.append((f"sign, {label}: in memory", memory, ("hash", limit)))
             disk = min(sign_file_to_file(source, folder, chosen) for _ in range(arguments.rounds))
-            rows.append((f"sign, {label}: file to file", disk, True))
+            rows.append((f"sign, {label}: file to file", disk, ("min(hash, copy)", slower)))
     print(f"Mach-O of {size / 2**20:.0f} MiB, {os.cpu_count()} cores, best of {arguments.rounds}")
-    print(f"{'':46} {'MB/s':>8} {'ratio':>7}  target")
-    for label, seconds, has_target in rows:
-        ratio = limit / seconds
-        verdict = "met" if ratio >= TARGET else "NOT met"
-        target = f"≥ {TARGET:.2f} {verdict}" if has_target else ""
-        print(f"{label:46} {size / seconds / 1e6:8.0f} {ratio:7.2f}  {target}")
+    print(f"{'':46} {'MB/s':>8} {'÷ hash':>7} {'÷ min(hash, copy)':>18}  target")
+    for label, seconds, against in rows:
+        target = ""
+        if against is not None:
+            which, limit_seconds = against
+            verdict = "met" if limit_seconds / seconds >= TARGET else "NOT met"
+            target = f"≥ {TARGET:.2f} of {which}: {verdict}"
+        print(
+            f"{label:46} {size / seconds / 1e6:8.0f} {limit / seconds:7.2f} "
+            f"{slower / seconds:18.2f}  {target}"
+        )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ random-looking bytes, stored uncompressed by ``bsdtar --format xar``), in the sa
   for both signatures), ``pkgutil --check-signature`` of what it wrote, and ``sign`` of the
   package as a plain file (SHA-256, a detached CMS signature);
 
-each command a fresh process, best of N: MB/s end to end (process start and the service's
+each command a fresh process, best of N, each round writing a new output (the last one
+removed before the clock starts): MB/s end to end (process start and the service's
 round trip included) and its ratio to the SHA-256 rate; its peak resident memory, and how far
 that is above the peak of ``signing-manager --version`` (the interpreter with the client's
 modules loaded). The peak must not grow with the package.
@@ -125,9 +126,22 @@ def measure(client: Client, sha1: str, package: Path, rounds: int) -> dict[str, 
     }
     results = {}
     for label, args in commands.items():
-        runs = [client.run(*args) for _ in range(rounds)]
+        runs = []
+        for _ in range(rounds):
+            fresh_start(signed if label == "productsign" else None)
+            runs.append(client.run(*args))
         results[label] = (min(seconds for seconds, _ in runs), max(peak for _, peak in runs))
     return results
+
+
+def fresh_start(output: Path | None) -> None:
+    """Each round as the first: the last round's output removed (replacing a 1 GiB file costs
+    the rename up to a second here, freeing the old file's pages, which is the file system's
+    work, not the command's), and earlier rounds' writes flushed, not competing with this one."""
+    if output is not None:
+        output.unlink(missing_ok=True)
+    if hasattr(os, "sync"):
+        os.sync()
 
 
 def report(mib: int, size: int, limits: dict[str, float], results, baseline: int) -> None:

@@ -22,6 +22,18 @@ def test_the_client_does_not_depend_on_django():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_the_command_line_starts_without_what_only_some_commands_need():
+    # Each of these takes tens of milliseconds to import, paid at every start: pkgutil on a
+    # small package would spend most of its time importing them.
+    slow = ("httpx", "rich", "signing_manager.codesign.command", "importlib.metadata")
+    code = (
+        "import sys, signing_manager.cli; "
+        f"sys.exit(' '.join(m for m in {slow} if m in sys.modules) or None)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 @pytest.mark.parametrize(
     ("argv", "usage", "message"),
     [

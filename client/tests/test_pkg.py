@@ -10,9 +10,10 @@ import pytest
 from cryptography import x509
 
 from signing_manager.apple_pki import apple_roots
+from signing_manager.codesign import files
 from signing_manager.errors import SigningManagerError
 from signing_manager.local_key import LocalSigner
-from signing_manager.pkg.signing import AlreadySigned, sign_package
+from signing_manager.pkg.signing import AlreadySigned, sign_archive, sign_package
 from signing_manager.pkg.verify import SignatureCheck, check_package, describe, judge_trust
 from signing_manager.pkg.xar import XarArchive, XarError
 from signing_service.test import make_identity
@@ -208,6 +209,24 @@ def test_a_package_whose_file_was_damaged_is_not_signed(packages, signer):
     damaged = packages.flip_file_byte(packages.build("files"))
     with pytest.raises(XarError, match="A file's data does not match its checksum"):
         sign_package(damaged, signer)
+
+
+def test_a_damaged_package_signed_file_to_file_leaves_its_input_and_no_output(
+    packages, signer, tmp_path
+):
+    # File to file, the data is copied on a second thread while it is checked: the check's
+    # error must stop the copy, and the half-written output must go.
+    damaged = packages.flip_file_byte(packages.build("uncompressed"))
+    source = tmp_path / "damaged.pkg"
+    source.write_bytes(damaged)
+    with (
+        pytest.raises(XarError, match="A file's data does not match its checksum"),
+        files.open_regular(source) as package,
+        files.replacing(tmp_path / "signed.pkg") as output,
+    ):
+        sign_archive(XarArchive.load(package), signer, output.handle)
+    assert source.read_bytes() == damaged
+    assert [path.name for path in tmp_path.iterdir()] == ["damaged.pkg"]
 
 
 def test_a_timestamped_signature_verifies_and_names_its_time(packages, signer, identity, tsa):

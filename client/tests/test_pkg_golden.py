@@ -14,7 +14,9 @@ the header.)
 from __future__ import annotations
 
 import datetime
+import errno
 import hashlib
+import os
 import types
 from pathlib import Path
 
@@ -76,13 +78,49 @@ def test_a_package_is_signed_into_the_recorded_bytes(golden_signer, packages, na
     )
 
 
+def copy_calls(monkeypatch, mode: str) -> list[str]:
+    """The copy between two files made to go one way (``kernel``: copy_file_range; ``refused``:
+    copy_file_range refuses the pair, as across file systems; ``absent``: an OS without it;
+    ``in line``: an OS without pread, where the data is written as it is checked), and the
+    list of the system calls that copied, as they are made."""
+    calls: list[str] = []
+    real_copy, real_pread = getattr(os, "copy_file_range", None), os.pread
+
+    def kernel(*args):
+        calls.append("copy_file_range")
+        if mode == "refused":
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_copy(*args)
+
+    def pread(*args):
+        calls.append("pread")
+        return real_pread(*args)
+
+    monkeypatch.setattr(os, "pread", pread)
+    if mode == "absent" or real_copy is None:
+        monkeypatch.delattr(os, "copy_file_range", raising=False)
+    else:
+        monkeypatch.setattr(os, "copy_file_range", kernel, raising=False)
+    monkeypatch.setattr(files, "CAN_COPY_RANGES", mode != "in line")
+    return calls
+
+
+COPIED_BY = {"kernel": {"copy_file_range"}, "refused": {"copy_file_range", "pread"},
+             "absent": {"pread"}, "in line": set()}  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", sorted(COPIED_BY))
 @pytest.mark.parametrize("name", sorted(SIGNED_SHA256))
 def test_a_package_signed_file_to_file_in_small_chunks_is_the_same(
-    golden_signer, monkeypatch, tmp_path, name
+    golden_signer, monkeypatch, tmp_path, name, mode
 ):
-    # Chunks of an odd size, far smaller than the files: every range spans several, and
-    # none ends on a chunk's boundary.
+    # Chunks and copies of an odd size, far smaller than the files: every range spans
+    # several, and none ends on a chunk's boundary.
     monkeypatch.setattr(files, "CHUNK", 1001)
+    monkeypatch.setattr(files, "COPY_PIECE", 1001)
+    if mode == "kernel" and not hasattr(os, "copy_file_range"):
+        pytest.skip("This OS has no copy_file_range.")
+    calls = copy_calls(monkeypatch, mode)
     signed, again = tmp_path / "signed.pkg", tmp_path / "again.pkg"
     hashed: list[int] = []
 
@@ -98,3 +136,4 @@ def test_a_package_signed_file_to_file_in_small_chunks_is_the_same(
     assert check.valid, check.problems
     assert max(hashed) == 1001
     assert len(hashed) > 60  # the 70 kB file alone takes 70 chunks
+    assert set(calls) == COPIED_BY[mode]

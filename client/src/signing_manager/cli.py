@@ -20,6 +20,10 @@ IDENTITY is a SHA-1 fingerprint or a common name. Errors are one sentence and ex
 stays flat whatever its size, and show a progress bar on a terminal. What they write goes to
 a temporary file beside the output, made before any signature is asked for (an output that
 cannot be written is refused first), and renamed over the output at the end.
+
+What only some commands need is imported by them (the service's client and httpx, codesign,
+rich's tables, the version's lookup): a command pays at start for its own modules only, which
+is most of ``pkgutil``'s time on a small package.
 """
 
 from __future__ import annotations
@@ -35,18 +39,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from rich.console import Console
-from rich.table import Table
 
-from signing_manager import __version__, audit_verify
+from signing_manager import audit_verify
 from signing_manager.algorithms import Algorithm
 from signing_manager.clipboard import copy_to_clipboard
 from signing_manager.cms import detached_signature
-from signing_manager.codesign import command as codesign
 from signing_manager.codesign import files
 from signing_manager.codesign import options as codesign_options
 from signing_manager.config import (
@@ -74,9 +75,11 @@ from signing_manager.pkg.verify import describe as describe_package
 from signing_manager.pkg.xar import XarArchive
 from signing_manager.progress import progress_bar
 from signing_manager.remote_key import RemoteSigner
-from signing_manager.service import PIN_FILE, RemoteIdentity, ServiceClient
 from signing_manager.timestamp import timestamp_url
 from signing_manager.trust import load_anchors
+
+if TYPE_CHECKING:
+    from signing_manager.service import RemoteIdentity, ServiceClient
 
 log = logging.getLogger("signing_manager.cli")
 
@@ -90,6 +93,21 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str):
         self.print_usage(sys.stderr)
         self.exit(self.usage_status, f"{self.prog}: error: {message}\n")
+
+
+class ShowVersion(argparse.Action):
+    """``--version``: the version is looked up only when asked for (see ``__init__``)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(
+            option_strings, argparse.SUPPRESS, nargs=0, default=argparse.SUPPRESS, **kwargs
+        )
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from signing_manager import __version__
+
+        print(f"signing-manager {__version__}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-p", action="store_true", help="Print configuration.")
     parser.add_argument("--json", action="store_true", help="With -r: print JSON for scripts.")
-    parser.add_argument("--version", action="version", version=f"signing-manager {__version__}")
+    parser.add_argument("--version", action=ShowVersion, help="Show the version and exit.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     identity = commands.add_parser(
@@ -299,6 +317,8 @@ def run(parser: argparse.ArgumentParser, arguments, settings: Settings) -> int:
     if arguments.command == "productsign":
         return productsign_command(settings, arguments)
     if arguments.command == "codesign":
+        from signing_manager.codesign import command as codesign
+
         return codesign.run(arguments, lambda wanted: remote_signer(settings, wanted))
     if arguments.command == "pkgutil":
         return pkgutil_command(Path(arguments.package), load_anchors(arguments.anchor))
@@ -336,6 +356,8 @@ def save_settings(settings: Settings, url: str, *, trust_self_signed: bool, debu
     settings.debug = debug
     settings.pinned_sha256 = ""
     settings.save()
+    from signing_manager.service import PIN_FILE
+
     (config_dir() / PIN_FILE).unlink(missing_ok=True)
 
 
@@ -378,6 +400,8 @@ def print_settings(settings: Settings) -> int:
 
 
 def connect(settings: Settings) -> ServiceClient:
+    from signing_manager.service import ServiceClient
+
     return ServiceClient(settings, Secrets())
 
 
@@ -390,6 +414,9 @@ def refresh(settings: Settings, as_json: bool) -> int:
     if as_json:
         print(json.dumps([identity_json(identity) for identity in identities], indent=2))
         return 0
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=f"Identities available from {settings.api_host}")
     for column in ("Common name", "SHA-1", "Key", "Expires"):
         table.add_column(column, no_wrap=column != "Common name")

@@ -9,10 +9,13 @@ Apple's own form, as the guide shows it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from signing_manager.service import RemoteIdentity
+if TYPE_CHECKING:  # for annotations only: the service's module imports httpx, which is slow
+    from signing_manager.service import RemoteIdentity
 
 
 def codesign_command(identity: RemoteIdentity) -> str:

@@ -11,16 +11,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-
 # Below this a file is read in well under a second: a bar would only flicker.
 SHOWN_FROM = 8 * 1024 * 1024
 
@@ -32,6 +22,18 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[[int], objec
     if total < SHOWN_FROM or not sys.stderr.isatty():
         yield lambda done: None
         return
+    # Imported here: rich takes a twentieth of a second to import, which runs without a
+    # terminal (build machines) need not pay.
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -8,11 +8,15 @@ signature.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cryptography import x509
 
 from signing_manager.algorithms import Algorithm, default_algorithm, verify_digest
 from signing_manager.errors import BadSignature, ServiceRefused
-from signing_manager.service import RemoteIdentity, ServiceClient
+
+if TYPE_CHECKING:  # for annotations only: the service's module imports httpx, which is slow
+    from signing_manager.service import RemoteIdentity, ServiceClient
 
 
 class RemoteSigner:

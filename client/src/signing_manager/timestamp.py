@@ -12,7 +12,6 @@ import hashlib
 import os
 import secrets
 
-import httpx
 from asn1crypto import cms, tsp
 
 from signing_manager.errors import SigningManagerError
@@ -51,6 +50,8 @@ def imprint(signature: bytes) -> tsp.MessageImprint:
 def request_timestamp(url: str, signature: bytes, transport=None) -> cms.ContentInfo:
     """A timestamp token over ``signature`` from the TSA at ``url``, checked to answer our
     request (same imprint, same nonce)."""
+    import httpx  # here: it takes a tenth of a second to import, and most runs never need it
+
     nonce = secrets.randbits(63)
     request = tsp.TimeStampReq(
         {"version": "v1", "message_imprint": imprint(signature), "nonce": nonce, "cert_req": True}

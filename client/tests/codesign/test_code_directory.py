@@ -19,6 +19,7 @@ from signing_manager.codesign.code_directory import (
     CodeDirectory,
     CodeDirectoryFlag,
     HashType,
+    directory_flags,
     hash_pages,
     page_hashes,
 )
@@ -221,6 +222,14 @@ def test_real_code_directories_keep_their_bytes_and_match_the_pinned_facts(name,
             assert directory.serialize() == data
             hash_name = directory.hash_type.hash_name
             assert directory.cdhash() == hashlib.new(hash_name, data).digest()[:20]
+
+
+@pytest.mark.parametrize("name", REAL_SIGNED)
+def test_the_flags_read_alone_are_those_parsing_finds(name, machos):
+    for _, _, data, _ in real_code_directories(machos, name):
+        assert directory_flags(data) == CodeDirectory.parse(data).flags
+    with pytest.raises(MalformedSignature):
+        directory_flags(data[:40])
 
 
 @pytest.mark.parametrize("name", REAL_SIGNED)

@@ -207,6 +207,15 @@ class CodeDirectory:
         )
 
 
+def directory_flags(data: bytes) -> int:
+    """A CodeDirectory's flags, read without parsing its page hashes: a big file's CD holds
+    tens of thousands, which signing it again would copy only to learn how it was signed."""
+    magic, raw = read_blob(data)
+    if magic != BlobMagic.CODE_DIRECTORY or len(raw) < 44:
+        raise MalformedSignature("A CodeDirectory is malformed.")
+    return struct.unpack_from(">I", raw, 12)[0]
+
+
 def read_cstring(data: bytes, offset: int) -> str:
     end = data.find(b"\0", offset)
     if offset <= 0 or offset >= len(data) or end < 0:

@@ -4,18 +4,25 @@ A signed Mach-O is mostly its input unchanged, so the input is mapped (``mmap``)
 read, and the output is written as a list of buffers (patched first pages, the untouched
 rest as a view of the mapping, the signature). Packages and files signed whole are read a
 chunk (1 MiB) at a time instead (``read_chunks``): a mapping's pages count in the process's
-memory once touched, and these inputs run to gigabytes. Every output goes to a temporary file
-beside its target and is renamed over it only when all outputs of one operation are written:
-the inputs stay whole if anything fails.
+memory once touched, and these inputs run to gigabytes. What such an output takes unchanged from
+its input is copied on a second thread while the first reads and hashes (``copying``), in the
+kernel where it can (``os.copy_file_range``: no byte passes through Python), else through
+``os.pread`` and ``os.pwrite``. Every output goes to a temporary file beside its target and is
+renamed over it only when all outputs of one operation are written: the inputs stay whole if
+anything fails.
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import mmap
 import os
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -26,6 +33,17 @@ Chunks = list  # buffers (bytes, bytearray, memoryview) to write one after the o
 # What a streaming read holds at once: large enough that system calls cost nothing next to
 # hashing, small enough that memory stays flat.
 CHUNK = 1 << 20
+# What the copying thread asks the kernel for at once: a stop (the reading thread found damage)
+# takes effect within one piece.
+COPY_PIECE = 64 << 20
+# Files can be copied at given offsets without moving the readers' file positions (not on
+# Windows, which keeps the copy in line with the reading).
+CAN_COPY_RANGES = hasattr(os, "pread") and hasattr(os, "pwrite")
+# What copy_file_range answers for a pair of files it cannot copy between (another file
+# system, an old kernel, a sandbox that forbids the call): the copy goes through user space.
+KERNEL_COPY_REFUSED = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP,
+                       errno.EPERM}  # fmt: skip
+Range = tuple[int, int, int]  # where a copy starts in the source, where it goes, its size
 
 
 class FileError(SigningManagerError):
@@ -79,6 +97,83 @@ def read_chunks(handle: BinaryIO, start: int, size: int) -> Iterator[bytes]:
             raise FileError(f"{handle.name} got shorter while it was read.")
         position += len(chunk)
         yield chunk
+
+
+def descriptor(handle) -> int | None:
+    """The OS-level file descriptor behind ``handle``; None for one in memory (``BytesIO``)."""
+    try:
+        return handle.fileno()
+    except (io.UnsupportedOperation, AttributeError):
+        return None
+
+
+def kernel_copy(source: int, target: int, start: int, position: int, size: int) -> int:
+    return os.copy_file_range(source, target, size, start, position)
+
+
+def user_copy(source: int, target: int, start: int, position: int, size: int) -> int:
+    data = memoryview(os.pread(source, min(size, CHUNK), start))
+    written = 0
+    while written < len(data):
+        written += os.pwrite(target, data[written:], position + written)
+    return len(data)
+
+
+def copy_range(
+    source: int, target: int, copied: Range, stop: threading.Event | None = None
+) -> None:
+    """Copy a range between two open files without moving either's file position: in the
+    kernel where it can, else a chunk at a time through Python. A source that ends early is a
+    ``FileError``; ``stop``, once set, ends the copy where it is."""
+    start, position, size = copied
+    copy = kernel_copy if hasattr(os, "copy_file_range") else user_copy
+    end = start + size
+    while start < end and not (stop is not None and stop.is_set()):
+        try:
+            done = copy(source, target, start, position, min(COPY_PIECE, end - start))
+        except OSError as error:
+            if copy is user_copy or error.errno not in KERNEL_COPY_REFUSED:
+                raise
+            done = 0
+        if not done:
+            if copy is user_copy:
+                raise FileError("The input got shorter while it was copied.")
+            copy = user_copy  # refused, or 0 where the source goes on (FUSE, /proc)
+            continue
+        start, position = start + done, position + done
+
+
+@contextmanager
+def copying(source: int, target: int, ranges: list[Range]) -> Iterator[None]:
+    """The ranges copied from ``source`` into ``target`` on a second thread while the block
+    runs (which reads and hashes the same input meanwhile); done when the block ends. An error
+    in the block stops the copy and is the one raised; else the copy's own error is. The two
+    threads read the source apart, so a source written to meanwhile is a ``FileError``: what
+    was copied might not be what was checked."""
+    stop = threading.Event()
+    before = version_of(source)
+
+    def copy_all() -> None:
+        for copied in ranges:
+            copy_range(source, target, copied, stop)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        copied = pool.submit(copy_all)
+        try:
+            yield
+        except BaseException:
+            stop.set()
+            raise
+        copied.result()
+    if version_of(source) != before:
+        raise FileError("The input changed while it was copied.")
+
+
+def version_of(descriptor: int) -> tuple[int, int, int]:
+    """What changes when a file is written to: its size, modification and change times (the
+    times move by the kernel's clock tick, a few milliseconds)."""
+    status = os.fstat(descriptor)
+    return status.st_size, status.st_mtime_ns, status.st_ctime_ns
 
 
 class Replacement:

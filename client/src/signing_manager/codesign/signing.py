@@ -31,6 +31,7 @@ from signing_manager.codesign.code_directory import (
     CodeDirectory,
     CodeDirectoryFlag,
     HashType,
+    directory_flags,
     hash_pages,
 )
 from signing_manager.codesign.entitlements import (
@@ -135,7 +136,7 @@ def existing_signature(macho: MachO) -> str | None:
         return None
     try:
         entries = SuperBlob.parse(data, BlobMagic.EMBEDDED_SIGNATURE).entries
-        flags = CodeDirectory.parse(entries[Slot.CODE_DIRECTORY]).flags
+        flags = directory_flags(entries[Slot.CODE_DIRECTORY])
     except (SigningManagerError, KeyError):
         return "signed"
     if flags & CodeDirectoryFlag.LINKER_SIGNED:

@@ -14,8 +14,10 @@ Both digests go to the service in one batch; each signature is checked before wr
 
 The signed package is written as a stream, in one pass over its input: the header and the new
 TOC (whose offsets are known before any data is read), zeros where the checksum and the
-signatures go, then every file's data, copied a chunk at a time while it is checked against
-its archived-checksum. Only then are the signatures asked for, and written over the zeros.
+signatures go, then every file's data, checked against its archived-checksum. From file to
+file, the data is copied on a second thread (in the kernel on Linux) while the first reads and
+hashes it; in memory, it is written a chunk at a time as it is checked. Only then are the
+signatures asked for, and written over the zeros.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from signing_manager.algorithms import Algorithm
 from signing_manager.cms import DetachedSignature
+from signing_manager.codesign import files
 from signing_manager.errors import SigningManagerError
 from signing_manager.pkg.xar import (
     ChecksumAlgorithm,
@@ -160,12 +163,32 @@ def write_signed_package(
     reserved = output.tell()
     output.write(bytes(layout.data_start))
     # Never sign over a package that was damaged already: it would not verify.
-    archive.check_file_data(spans, copy_to=output.write, advance=advance)
+    copy_checked_data(archive, spans, output, advance)
     rsa_signature, cms = sign_checksum(signer, checksum, timestamp_url)
     if len(rsa_signature) != layout.rsa_size or len(cms) > layout.cms_size:
         raise SigningManagerError("The signatures do not fit the space reserved for them.")
     output.seek(reserved)
     output.write(checksum + rsa_signature + cms + bytes(layout.cms_size - len(cms)))
+
+
+def copy_checked_data(
+    archive: XarArchive, spans: list[Span], output: BinaryIO, advance: Callable[[int], object]
+) -> None:
+    """The data of ``spans`` written at ``output``'s position, one after the other, each
+    checked against its checksum: copied on a second thread between two files, else written
+    as it is read."""
+    source, target = files.descriptor(archive.heap.source), files.descriptor(output)
+    if source is None or target is None or not files.CAN_COPY_RANGES:
+        archive.check_file_data(spans, copy_to=output.write, advance=advance)
+        return
+    output.flush()  # what the buffer holds goes before the copy
+    ranges, position = [], output.tell()
+    for offset, size in spans:
+        ranges.append((archive.heap.start + offset, position, size))
+        position += size
+    with files.copying(source, target, ranges):
+        archive.check_file_data(spans, advance=advance)
+    output.seek(position)
 
 
 def sign_checksum(signer, checksum: bytes, timestamp_url: str | None) -> tuple[bytes, bytes]:
