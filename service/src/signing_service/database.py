@@ -20,7 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dj_database_url
-from django.db import connection
+from django.core.signals import request_started
+from django.db import connection, connections
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,8 @@ def database_settings(url: str, data_dir: Path, *, connect: int, statement: int,
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": data_dir / "signing-service.sqlite3",
         # Kept a minute too: opening one (the PRAGMAs, the functions Django registers) cost
-        # more than a sign request's queries when every request opened its own.
+        # more than a sign request's queries when every request opened its own. Only while
+        # the file is still the database file (``drop_connections_to_replaced_files``).
         "CONN_MAX_AGE": 60,
         "OPTIONS": {
             # WAL lets readers go on while one worker writes; IMMEDIATE takes the write lock
@@ -137,3 +141,33 @@ def wait_for_database(
             )  # fmt: skip
         sleep(wait)
         pause, attempt = min(pause * 2, 10.0), attempt + 1
+
+
+# --- SQLite connections kept between requests --------------------------------------------------
+
+
+def file_identity(path) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+@receiver(connection_created)
+def remember_the_file(sender, connection, **_) -> None:
+    if connection.vendor == "sqlite":
+        connection.opened_file = file_identity(connection.settings_dict["NAME"])
+
+
+@receiver(request_started)
+def drop_connections_to_replaced_files(**_) -> None:
+    """A kept SQLite connection goes on with the file it opened, even once that file is
+    deleted, moved away or replaced (a restore): records written to it would be lost. Before
+    each request, a connection whose path no longer names its file is closed, so the request
+    opens the database that is there now, or fails if there is none."""
+    for database in connections.all(initialized_only=True):
+        if database.vendor != "sqlite" or database.connection is None:
+            continue
+        if getattr(database, "opened_file", None) != file_identity(database.settings_dict["NAME"]):
+            database.close()

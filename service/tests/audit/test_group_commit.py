@@ -23,13 +23,16 @@ class SlowWriter:
         self.groups: list[list] = []
         self.first_started = threading.Event()
         self.release = threading.Event()
-        self.failure = failure
+        self.failure = failure  # of the groups after the first
+        self.failure_of_first: BaseException | None = None
 
     def __call__(self, events: list) -> None:
         self.groups.append(list(events))
         if len(self.groups) == 1:
             self.first_started.set()
             assert self.release.wait(10)
+            if self.failure_of_first is not None:
+                raise self.failure_of_first
         elif self.failure is not None:
             raise self.failure
 
@@ -75,6 +78,17 @@ class GroupCommitTestCase(SimpleTestCase):
             with self.assertRaises(DatabaseError):
                 future.result(10)
         pool.shutdown()
+
+    def test_writes_queued_during_a_failed_commit_fail_with_it(self):
+        writer = SlowWriter()
+        pool, futures = queue_behind_first(writer, others=3)
+        writer.failure_of_first = DatabaseError("lock timeout")
+        writer.release.set()
+        for future in futures:
+            with self.assertRaises(DatabaseError):
+                future.result(10)
+        pool.shutdown()
+        self.assertEqual(len(writer.groups), 1)  # nobody tried the same write again
 
     def test_any_failure_of_the_writer_fails_the_group_closed(self):
         writer = SlowWriter(failure=RuntimeError("a bug in the writer"))

@@ -99,9 +99,14 @@ def link(events: list[AuditEvent], using: str = "default") -> None:
 
 
 def lock(using: str) -> None:
+    """The chain's lock, after the table's: an INSERT's lock on the table first, so that a
+    writer never waits for the table (locked by a migration, say) while holding the chain's
+    lock, which would make every other writer wait behind it, each for its own lock timeout."""
     connection = connections[using]
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
+            table = connection.ops.quote_name(AuditEvent._meta.db_table)
+            cursor.execute(f"LOCK TABLE {table} IN ROW EXCLUSIVE MODE")
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK])
 
 

@@ -9,7 +9,8 @@ Under load each flush and each turn at the lock carries the records of several r
 a request waits for nobody.
 
 All or nothing per group: if the transaction fails, every request in it gets the error and
-releases nothing (fail closed), as it would have alone. A thread inside a transaction of its
+releases nothing (fail closed), as it would have alone; so do the requests that queued while
+it was tried, instead of trying again at once. A thread inside a transaction of its
 own (registering a client writes the client and its record together) does not use this.
 """
 
@@ -62,6 +63,10 @@ class GroupCommit:
             raise
         finally:
             with self.condition:
+                if error is not None:
+                    # Those who queued meanwhile fail with it rather than wait out the same
+                    # fault (a lock, a timeout) again: a request waits for one write at most.
+                    group, self.queue = group + self.queue, []
                 for ticket in group:
                     ticket.done, ticket.error = True, error
                 self.writing = False
