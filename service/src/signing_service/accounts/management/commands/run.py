@@ -120,7 +120,7 @@ class Command(BaseCommand):
             "bind": [bind],
             "workers": env_int("WORKERS", os.cpu_count() or 2),
             "worker_class": "gthread",
-            "threads": env_int("THREADS", 4),
+            "threads": env_int("THREADS", 8),
             "accesslog": "-",
             "logger_class": "signing_service.monitoring.access_log.QuietAccessLogger",
             "errorlog": "-",
