@@ -8,10 +8,12 @@ benchmarks use it too.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import datetime
 import functools
+import hashlib
 import html
 import itertools
 import os
@@ -152,6 +154,22 @@ def make_client(api_key, hostname: str = "mac-mini-1", **fields):
         **fields,
     )
     return client, secret.value
+
+
+def post_sign(test_client, token: str, sha1: str, algorithm: str, data: bytes = b"x"):
+    """``POST /api/v1/sign`` through Django's test client: the SHA-256 digest of ``data``
+    (so for an algorithm of SHA-256), signed with the identity of ``sha1``."""
+    body = {
+        "certificate": sha1,
+        "algorithm": algorithm,
+        "digest": base64.b64encode(hashlib.sha256(data).digest()).decode(),
+    }
+    return test_client.post(
+        "/api/v1/sign",
+        body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
 
 
 def refuse_audit_inserts(execute, sql, params, many, context):

@@ -4,14 +4,11 @@ cannot turn a delivered signature into a failure the audit does not record."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-
 from django.db import OperationalError, connection
 
 from signing_service.access.models import ApiKey, Client
 from signing_service.audit.models import AuditEvent
-from signing_service.test import BaseTestCase, make_client, refuse_audit_inserts
+from signing_service.test import BaseTestCase, make_client, post_sign, refuse_audit_inserts
 
 MACHINE = {"hostname": "mac-1", "os": "macOS 15", "client_version": "1.0", "machine_id": "m-1"}
 
@@ -34,17 +31,7 @@ class DatabaseFaultTestCase(BaseTestCase):
         self.machine, self.token = make_client(self.key)
 
     def sign(self):
-        body = {
-            "certificate": self.identity.sha1,
-            "algorithm": "rsa-pkcs1v15-sha256",
-            "digest": base64.b64encode(hashlib.sha256(b"x").digest()).decode(),
-        }
-        return self.client.post(
-            "/api/v1/sign",
-            body,
-            content_type="application/json",
-            headers={"Authorization": f"Bearer {self.token}"},
-        )
+        return post_sign(self.client, self.token, self.identity.sha1, "rsa-pkcs1v15-sha256")
 
     def assertUnavailable(self, response, code: str):
         self.assertEqual(response.status_code, 503, response.content)

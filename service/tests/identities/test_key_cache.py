@@ -1,7 +1,5 @@
 """Decrypted keys kept for a bounded time, and dropped as soon as any identity changes."""
 
-import base64
-import hashlib
 import time
 from unittest import mock
 
@@ -11,7 +9,7 @@ from signing_service.identities import key_cache as key_cache_module
 from signing_service.identities.key_cache import KeyCache
 from signing_service.identities.models import Identity, IdentityVersion
 from signing_service.switches import set_active
-from signing_service.test import BaseTestCase, make_client
+from signing_service.test import BaseTestCase, make_client, post_sign
 
 
 def version() -> int:
@@ -120,17 +118,7 @@ class SignPathTestCase(BaseTestCase):
         self.addCleanup(key_cache_module.key_cache.clear)
 
     def sign(self):
-        body = {
-            "certificate": self.identity.sha1,
-            "algorithm": "ecdsa-sha256",
-            "digest": base64.b64encode(hashlib.sha256(b"x").digest()).decode(),
-        }
-        return self.client.post(
-            "/api/v1/sign",
-            body,
-            content_type="application/json",
-            headers={"Authorization": f"Bearer {self.token}"},
-        )
+        return post_sign(self.client, self.token, self.identity.sha1, "ecdsa-sha256")
 
     def test_signing_again_uses_the_key_kept(self):
         for _ in range(3):
