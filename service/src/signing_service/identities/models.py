@@ -174,11 +174,6 @@ class Identity(models.Model):
             )
         return None
 
-    def is_authorized_for(self, api_key) -> bool:
-        if self.authorize_all_keys:
-            return True
-        return self.authorized_keys.filter(pk=api_key.pk).exists()
-
 
 class IdentityVersion(models.Model):
     """One number that every change to any identity (edit, switch, replace, move to a token,
