@@ -95,6 +95,28 @@ class ChainTestCase(BaseTestCase):
             previous = hashlib.sha256((previous + encoding).encode()).hexdigest()
             self.assertEqual(event.hash, previous)
 
+    def test_records_encoded_ahead_hash_as_the_canonical_encoding_says(self):
+        """The number is put into an encoding made before the lock: wherever else the text
+        ``"sequence":`` stands, the hash is the canonical one's."""
+        tricky = [
+            records.build(RequestType.SIGN, Status.SUCCESS, message='"sequence":0,"source":'),
+            records.build(
+                RequestType.ADMIN,
+                Status.SUCCESS,
+                source=Source.CLI,
+                action="settings.change",
+                changes={"sequence": [0, 1], "z": {"sequence": 0}},
+            ),
+            records.build(RequestType.SIGN, Status.FAILURE, reason="x" * 64, message="ü" * 500),
+        ]
+        chain.prepare(tricky)
+        AuditEvent.objects.bulk_create(tricky)
+        previous = chain.GENESIS_HASH
+        for event in AuditEvent.objects.order_by("sequence"):
+            self.assertEqual(event.hash, chain.next_hash(previous, chain.fields_of(event)))
+            previous = event.hash
+        self.assertEqual(verify_lines(), ["The audit verifies: 3 records, up to record 3."])
+
     def test_every_column_is_chained_or_deliberately_left_out(self):
         columns = {field.name for field in AuditEvent._meta.concrete_fields}
         self.assertEqual(columns, {*chain.CHAINED_FIELDS, *chain.UNCHAINED_FIELDS})

@@ -53,6 +53,7 @@ UNCHAINED_FIELDS = ("id", "hash", "api_key", "client", "identity", "user")
 # Made once: every record written is hashed on the sign path (json.dumps would make one a call).
 CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 chained_values = operator.attrgetter(*CHAINED_FIELDS)
+SEQUENCE_KEY = b'"sequence":'
 
 
 def timestamp(moment: datetime.datetime) -> str:
@@ -93,13 +94,39 @@ def link(events: list[AuditEvent], using: str = "default") -> None:
     writes them: the lock taken here is held until it commits."""
     if not events:
         return
+    encodings = [getattr(event, "chain_encoding", None) or encode(event) for event in events]
     lock(using)
     sequence, previous = head(using)
-    for event in events:
-        normalize(event)
+    for event, (before, after) in zip(events, encodings, strict=True):
         sequence += 1
         event.sequence = sequence
-        event.hash = previous = next_hash(previous, fields_of(event))
+        number = str(sequence).encode()
+        event.hash = previous = hashlib.sha256(
+            previous.encode() + before + number + after
+        ).hexdigest()
+
+
+def prepare(events: list[AuditEvent]) -> None:
+    """Encode records for ``link`` ahead of the write, outside every lock (``encode``)."""
+    for event in events:
+        event.chain_encoding = encode(event)
+
+
+def encode(event: AuditEvent) -> tuple[bytes, bytes]:
+    """The record's canonical encoding but its sequence number, which it gets under the lock:
+    the text before the number and after it. Encoding is most of the hashing's cost, and the
+    lock is held by one writer of all processes at a time, so writers encode before it
+    (``prepare``; measured: batches of cheap signatures ran at 0.6 of the rate without the
+    chain while the encoding was done under the lock).
+
+    The number goes where the placeholder is: at the top level, keys are sorted and every key
+    after "sequence" ("source", "status", "username") holds a string, in which JSON escapes
+    every quote, so the last ``"sequence":`` of the text is the record's own, whatever
+    ``changes`` (sorted before it) holds."""
+    normalize(event)
+    text = canonical({**fields_of(event), "sequence": 0})
+    at = text.rindex(SEQUENCE_KEY) + len(SEQUENCE_KEY)
+    return text[:at], text[at + 1 :]  # without the placeholder's "0"
 
 
 def lock(using: str) -> None:
