@@ -44,15 +44,18 @@ def test_a_database_that_cannot_be_reached_is_named(service_environment, tmp_pat
 
 
 @pytest.mark.parametrize(
+    "name", ["SIGNING_SERVICE_DB_LOCK_TIMEOUT", "SIGNING_SERVICE_KEY_CACHE_SECONDS"]
+)
+@pytest.mark.parametrize(
     ("value", "sentence"),
     [("-1", "must be at least 0, not -1."), ("3s", "must be a whole number, not '3s'.")],
 )
-def test_a_bad_database_timeout_is_named(service_environment, tmp_path, value, sentence):
-    environment = {**service_environment, "SIGNING_SERVICE_DB_LOCK_TIMEOUT": value}
+def test_a_bad_number_of_seconds_is_named(service_environment, tmp_path, name, value, sentence):
+    environment = {**service_environment, name: value}
 
     assert_stopped_with(
         RunningService(tmp_path / "data", environment),
-        f"signing-service: configuration error: SIGNING_SERVICE_DB_LOCK_TIMEOUT {sentence}",
+        f"signing-service: configuration error: {name} {sentence}",
     )
 
 
