@@ -31,7 +31,7 @@ def test_every_algorithm_verifies_with_the_certificate(token_settings, keys_in_t
     key = keys_in_token[algorithm.key_type]
     certificate = make_certificate(key, "Token key")
     key_id = token_keys.create_in_token(key, token_settings.label, certificate)
-    signer = Pkcs11Signer(token_settings.label, key_id, certificate)
+    signer = Pkcs11Signer(token_settings.label, key_id, lambda: certificate)
     digest = hashlib.new(algorithm.hash_algorithm.name, b"signed in the token").digest()
     signature = signer.sign_digest(digest, algorithm)
     assert verify_digest(certificate.public_key(), algorithm, digest, signature)
@@ -40,6 +40,6 @@ def test_every_algorithm_verifies_with_the_certificate(token_settings, keys_in_t
 
 
 def test_a_key_the_token_lacks_is_unavailable(token_settings):
-    signer = Pkcs11Signer(token_settings.label, b"no such key", None)
+    signer = Pkcs11Signer(token_settings.label, b"no such key")
     with pytest.raises(hsm.TokenUnavailable, match="NoSuchKey"):
         signer.sign_digest(bytes(32), Algorithm.RSA_PKCS1V15_SHA256)

@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from signing_manager.algorithms import Algorithm, verify_digest
 from signing_service.access.models import ApiKey
@@ -250,7 +252,7 @@ def test_a_removed_token_gives_503_audited_then_recovers(token_settings, client,
 def test_concurrent_signatures_from_threads(token_settings):
     key = ec.generate_private_key(ec.SECP256R1())
     key_id = token_keys.create_in_token(key, token_settings.label, make_identity().certificate)
-    signer = Pkcs11Signer(token_settings.label, key_id, None)
+    signer = Pkcs11Signer(token_settings.label, key_id)
     seen_threads = set()
 
     def sign(number: int) -> bool:
@@ -281,7 +283,7 @@ def test_start_refuses_a_wrong_pin_a_missing_token_or_module(token_settings, set
 def test_one_logged_in_session_is_kept_and_replaced_after_a_token_error(token_settings):
     key = ec.generate_private_key(ec.SECP256R1())
     key_id = token_keys.create_in_token(key, token_settings.label, make_identity().certificate)
-    signer = Pkcs11Signer(token_settings.label, key_id, None)
+    signer = Pkcs11Signer(token_settings.label, key_id)
     signer.sign_digest(bytes(32), Algorithm.ECDSA_SHA256)
     first = hsm.sessions().open_sessions[token_settings.label]
     signer.sign_digest(bytes(32), Algorithm.ECDSA_SHA256)
@@ -292,3 +294,24 @@ def test_one_logged_in_session_is_kept_and_replaced_after_a_token_error(token_se
     assert token_settings.label not in hsm.sessions().open_sessions
     signer.sign_digest(bytes(32), Algorithm.ECDSA_SHA256)
     assert hsm.sessions().open_sessions[token_settings.label] is not first
+
+
+def test_signing_with_a_token_key_reads_no_certificate(token_settings, client, client_token):
+    """The sign path loads an identity without its certificate; a token's signer reads it only
+    when asked (it once parsed it, after one more query, for every request)."""
+    made = make_identity(key_kind="ec256")
+    identity = Identity()
+    identity.fill_from(parse_p12(made.p12, made.password))
+    identity.save()
+    token_keys.move_to_token(identity, token_settings.label)
+    digest = hashlib.sha256(b"no certificate needed").digest()
+    with CaptureQueriesContext(connection) as queries:
+        response = api_sign(client, client_token, identity.sha1, Algorithm.ECDSA_SHA256, digest)
+    assert response.status_code == 200, response.json()
+    assert not [query for query in queries if "certificate_der" in query["sql"]]
+    signature = base64.b64decode(response.json()["signature"])
+    assert verify_digest(
+        identity.certificate().public_key(), Algorithm.ECDSA_SHA256, digest, signature
+    )
+    signer = Pkcs11Signer.of(Identity.objects.get(pk=identity.pk))
+    assert signer.certificate() == identity.certificate()

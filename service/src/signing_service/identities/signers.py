@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from asn1crypto import algos
@@ -51,19 +52,29 @@ class SoftwareSigner:
 
 class Pkcs11Signer:
     """Signs with a private key that lives in a PKCS#11 token and never leaves it. A token that
-    is absent or refuses raises ``hsm.TokenUnavailable``."""
+    is absent or refuses raises ``hsm.TokenUnavailable``.
 
-    def __init__(self, token_label: str, key_id: bytes, certificate: x509.Certificate | None):
+    The certificate is read only when asked for: signing needs only the token and the key's id,
+    and the sign path loads an identity's row without the certificate (api/lookups.py)."""
+
+    def __init__(
+        self,
+        token_label: str,
+        key_id: bytes,
+        certificate: Callable[[], x509.Certificate] | None = None,
+    ):
         self.token_label = token_label
         self.key_id = key_id
         self._certificate = certificate
 
     @classmethod
     def of(cls, identity) -> Pkcs11Signer:
-        return cls(identity.token_label, identity.token_key_id_bytes, identity.certificate())
+        return cls(identity.token_label, identity.token_key_id_bytes, identity.certificate)
 
     def certificate(self) -> x509.Certificate:
-        return self._certificate
+        if self._certificate is None:
+            raise ValueError("This signer was made without its certificate.")
+        return self._certificate()
 
     def sign_digest(self, digest: bytes, algorithm: Algorithm) -> bytes:
         return self.sign_digests([(digest, algorithm)])[0]

@@ -166,7 +166,7 @@ def signed_request(
     )
     algorithm = spec.csr_algorithm
     digest = hashlib.new(algorithm.hash_algorithm.name, info.dump()).digest()
-    signature = Pkcs11Signer(token_label, key_id, None).sign_digest(digest, algorithm)
+    signature = Pkcs11Signer(token_label, key_id).sign_digest(digest, algorithm)
     return asn1_csr.CertificationRequest(
         {
             "certification_request_info": info,
