@@ -94,10 +94,11 @@ def link(events: list[AuditEvent], using: str = "default") -> None:
     writes them: the lock taken here is held until it commits."""
     if not events:
         return
-    encodings = [getattr(event, "chain_encoding", None) or encode(event) for event in events]
+    prepare(events)
     lock(using)
     sequence, previous = head(using)
-    for event, (before, after) in zip(events, encodings, strict=True):
+    for event in events:
+        before, after = event.chain_encoding
         sequence += 1
         event.sequence = sequence
         number = str(sequence).encode()
@@ -107,9 +108,11 @@ def link(events: list[AuditEvent], using: str = "default") -> None:
 
 
 def prepare(events: list[AuditEvent]) -> None:
-    """Encode records for ``link`` ahead of the write, outside every lock (``encode``)."""
+    """Encode records for ``link`` ahead of the write, outside every lock (``encode``); those
+    encoded already are left as they are."""
     for event in events:
-        event.chain_encoding = encode(event)
+        if not hasattr(event, "chain_encoding"):
+            event.chain_encoding = encode(event)
 
 
 def encode(event: AuditEvent) -> tuple[bytes, bytes]:

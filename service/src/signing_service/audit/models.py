@@ -9,54 +9,25 @@ client or identity is deleted. It never holds a secret.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import connections, models, transaction
+from django.db import models, transaction
 from django.utils import timezone
-
-# Rows per INSERT statement: well within SQLite's limit of 32,766 parameters.
-INSERT_BATCH = 500
 
 
 class ChainedQuerySet(models.QuerySet):
     def bulk_create(self, objs):
         """Every new record joins the hash chain, whichever way it is written, and the live
         stream once written."""
-        from signing_service.audit import chain, stream
+        from signing_service.audit import chain, rows, stream
 
         objs = list(objs)
         # No savepoint of its own (two statements) when the caller's transaction is open.
         with transaction.atomic(using=self.db, savepoint=False):
+            chain.prepare(objs)  # the encoding and every value but the chain's, before its lock
+            new_rows = rows.Rows(objs, self.db)
             chain.link(objs, using=self.db)
-            insert(objs, self.db)
+            new_rows.write()
             stream.after_commit(objs)
             return objs
-
-
-def insert(events: list[AuditEvent], using: str) -> None:
-    """Write records with plain multi-row INSERTs, giving each its primary key: this is on every
-    signature's path, where the ORM's own ``bulk_create`` costs three times as much per record
-    (bench/README.md)."""
-    connection = connections[using]
-    fields = [field for field in AuditEvent._meta.concrete_fields if not field.primary_key]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    statement = "INSERT INTO {} ({}) VALUES {} RETURNING {}".format(  # noqa: S608 - names
-        connection.ops.quote_name(AuditEvent._meta.db_table),
-        columns,
-        "{}",
-        connection.ops.quote_name(AuditEvent._meta.pk.column),
-    )
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    with connection.cursor() as cursor:
-        for start in range(0, len(events), INSERT_BATCH):
-            chunk = events[start : start + INSERT_BATCH]
-            values = [
-                field.get_db_prep_save(getattr(event, field.attname), connection)
-                for event in chunk
-                for field in fields
-            ]
-            cursor.execute(statement.format(", ".join([row] * len(chunk))), values)
-            for event, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
-                event.pk = pk
-                event._state.adding, event._state.db = False, using
 
 
 class RequestType(models.TextChoices):

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from signing_service.audit import chain, checkpoints, rollup
+from signing_service.audit import chain, checkpoints, rollup, rows
 from signing_service.audit.group_commit import GroupCommit
 from signing_service.audit.models import AuditEvent, CheckpointKind, RequestType, Source, Status
 from signing_service.configuration.models import ServiceSettings
@@ -134,8 +134,10 @@ def save_all(events: list[AuditEvent]) -> None:
     """Write records in one transaction (all or none; the caller's if it has one open, else
     perhaps shared with other requests'), then, when it is time, sign a checkpoint of the chain
     and purge old records."""
-    chain.prepare(events)  # the records' encoding, before any lock is taken
     try:
+        # The records' encoding and column values, before any lock is taken.
+        chain.prepare(events)
+        rows.prepare(events)
         if connection.in_atomic_block:
             write(events)
         else:
