@@ -20,14 +20,19 @@ class ChainedQuerySet(models.QuerySet):
         from signing_service.audit import chain, rows, stream
 
         objs = list(objs)
-        # No savepoint of its own (two statements) when the caller's transaction is open.
-        with transaction.atomic(using=self.db, savepoint=False):
-            chain.prepare(objs)  # the encoding and every value but the chain's, before its lock
-            new_rows = rows.Rows(objs, self.db)
-            chain.link(objs, using=self.db)
-            new_rows.write()
-            stream.after_commit(objs)
+        if not objs:
             return objs
+        chain.prepare(objs)  # the encoding and every value but the chain's, before its lock
+        new_rows = rows.Rows(objs, self.db)
+        if new_rows.linked_by_database:
+            new_rows.append()
+        else:
+            # No savepoint of its own (two statements) when the caller's transaction is open.
+            with transaction.atomic(using=self.db, savepoint=False):
+                chain.link(objs, using=self.db)
+                new_rows.insert()
+        stream.after_commit(objs)
+        return objs
 
 
 class RequestType(models.TextChoices):
