@@ -16,13 +16,17 @@ One exception: the per-address counters of calls without a valid token (failed_a
 during their interval, so their ``count`` and ``message`` enter as ``null``. The rest of such a
 record (time, address, type) is chained like any other.
 
-Appending is serialized: the writer takes one lock (on PostgreSQL a transaction-level advisory
-lock; on SQLite every transaction takes the database's write lock at BEGIN, see database.py),
-reads the last record (by the unique index on ``sequence``) and appends after it, so every
-process and replica extends the same chain; the lock is held only until its transaction
-commits. Taking no row lock and updating no head row keeps the sign path's cost to one indexed
-read and the hashing (bench/README.md). With no record left (the purge took all), the chain
-goes on from the last checkpoint, so sequence numbers are never used twice.
+Appending is serialized: the writer takes one lock, reads the last record (by the unique index
+on ``sequence``) and appends after it, so every process and replica extends the same chain;
+the lock is held only until its transaction commits. On PostgreSQL the lock is a
+transaction-level advisory lock taken by the database itself, in the one statement that links
+and inserts the records (the function ``audit_chain_links`` of migration 0008, rows.py); the
+service encodes the records before (``prepare``) and the database splices in the numbers and
+hashes exactly as ``link`` does. On SQLite every transaction takes the database's write lock
+at BEGIN (database.py) and ``link`` does the linking. Taking no row lock and updating no head
+row keeps the cost to one indexed read and the hashing (bench/README.md). With no record left
+(the purge took all), the chain goes on from the last checkpoint, so sequence numbers are
+never used twice.
 """
 
 from __future__ import annotations
@@ -90,12 +94,12 @@ def next_hash(previous: str, fields: dict) -> str:
 
 
 def link(events: list[AuditEvent], using: str = "default") -> None:
-    """Give new records their sequence numbers and hashes. Call inside the transaction that
-    writes them: the lock taken here is held until it commits."""
+    """Give new records their sequence numbers and hashes, on SQLite (PostgreSQL links them as
+    it inserts them, rows.py). Call inside the transaction that writes them, which holds
+    SQLite's one write lock from its BEGIN to its commit (database.py)."""
     if not events:
         return
     prepare(events)
-    lock(using)
     sequence, previous = head(using)
     for event in events:
         before, after = event.chain_encoding
@@ -130,18 +134,6 @@ def encode(event: AuditEvent) -> tuple[bytes, bytes]:
     text = canonical({**fields_of(event), "sequence": 0})
     at = text.rindex(SEQUENCE_KEY) + len(SEQUENCE_KEY)
     return text[:at], text[at + 1 :]  # without the placeholder's "0"
-
-
-def lock(using: str) -> None:
-    """The chain's lock, after the table's: an INSERT's lock on the table first, so that a
-    writer never waits for the table (locked by a migration, say) while holding the chain's
-    lock, which would make every other writer wait behind it, each for its own lock timeout."""
-    connection = connections[using]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            table = connection.ops.quote_name(AuditEvent._meta.db_table)
-            cursor.execute(f"LOCK TABLE {table} IN ROW EXCLUSIVE MODE")
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK])
 
 
 def head(using: str = "default") -> tuple[int, str]:

@@ -17,7 +17,12 @@ path before it even waits for its turn to write.
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
+import json
+
 from django.db import connections
+from psycopg.types.json import Jsonb
 
 from signing_service.audit import chain
 from signing_service.audit.models import AuditEvent
@@ -28,30 +33,74 @@ CHAINED = ("sequence", "hash")
 INSERT_BATCH = 500
 
 # Records linked by the database as they are inserted (the sign path's every write): the
-# records' values as arrays, one a column, unnested in the order of ``links``.
+# records' values as arrays, one a column, unnested in the order of ``links``. The INSERT
+# takes its lock on the table as the statement is planned, before the function takes the
+# chain's: a writer never waits for the table (locked by a migration, say) while holding the
+# chain's lock, which would make every other writer wait behind it for its own lock timeout.
 APPEND = """
-WITH links AS (SELECT * FROM audit_chain_links(%s::bytea[], %s::bytea[], %s, %s))
+WITH incoming AS (
+    SELECT record, link_order
+    FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS element (record, link_order)
+), links AS (
+    SELECT * FROM audit_chain_links(
+        (SELECT array_agg(convert_to(record->>'chain_before', 'UTF8') ORDER BY link_order)
+         FROM incoming),
+        (SELECT array_agg(convert_to(record->>'chain_after', 'UTF8') ORDER BY link_order)
+         FROM incoming),
+        %s,
+        %s
+    )
+)
 INSERT INTO {table} (sequence, hash, {columns})
-SELECT links.link_sequence, links.link_hash, {row_columns}
-FROM unnest({arrays}) WITH ORDINALITY AS incoming ({columns}, link_order)
-JOIN links USING (link_order)
+SELECT links.link_sequence, links.link_hash, {record_columns}
+FROM incoming JOIN links USING (link_order)
+CROSS JOIN LATERAL jsonb_populate_record(NULL::{table}, incoming.record) AS record
 RETURNING sequence, hash, id
 """
 
 FIELDS = [field for field in AuditEvent._meta.concrete_fields if not field.primary_key]
 UNCHAINED = [field for field in FIELDS if field.attname not in CHAINED]
+COLUMNS = [field.column for field in UNCHAINED]
 
 
 def prepare(events: list[AuditEvent], using: str = "default") -> None:
-    """Make the records' column values ahead of the write, once the chain has encoded them
-    (chain.prepare, which settles some values); those made already are left as they are."""
+    """Make the records' rows ahead of the write, once the chain has encoded them
+    (chain.prepare, which settles some values); those made already are left as they are.
+
+    For PostgreSQL a row is a JSON object of its columns' values and its encoding for the chain
+    (ASCII), and the rows go as one JSON array: psycopg escapes each element of an array
+    parameter in Python, which cost 60 µs a record with a column an array; the JSON encoder is
+    C (bench/README.md)."""
     connection = connections[using]
+    as_json = connection.vendor == "postgresql"
     for event in events:
-        if not hasattr(event, "column_values"):
-            event.column_values = [
+        if not hasattr(event, "row"):
+            values = [
                 field.get_db_prep_save(getattr(event, field.attname), connection)
                 for field in UNCHAINED
             ]
+            event.row = json_row(event, values) if as_json else values
+
+
+def json_row(event: AuditEvent, values: list) -> str:
+    before, after = event.chain_encoding
+    row = dict(zip(COLUMNS, values, strict=True))
+    row.update(chain_before=before.decode("ascii"), chain_after=after.decode("ascii"))
+    return ROW_JSON.encode(row)
+
+
+def json_value(value):
+    """The JSON of the column values that JSON has no type for."""
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, Jsonb):
+        return value.obj
+    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not a column value this module knows.")
+
+
+ROW_JSON = json.JSONEncoder(default=json_value)
 
 
 class Rows:
@@ -61,7 +110,6 @@ class Rows:
         prepare(events, using)
         self.events = events
         self.connection = connections[using]
-        self.values = [event.column_values for event in events]
 
     @property
     def linked_by_database(self) -> bool:
@@ -71,21 +119,16 @@ class Rows:
         """PostgreSQL: link and insert the records in one statement (its own transaction,
         committed with it, unless the caller has one open)."""
         quote = self.connection.ops.quote_name
-        columns = [quote(column) for column in unchained_columns()]
-        types = [field.db_type(self.connection) for field in UNCHAINED]
+        columns = [quote(column) for column in COLUMNS]
         statement = APPEND.format(
             table=quote(AuditEvent._meta.db_table),
             columns=", ".join(columns),
-            arrays=", ".join(f"%s::{type_}[]" for type_ in types),
-            row_columns=", ".join(f"incoming.{column}" for column in columns),
+            record_columns=", ".join(f"record.{column}" for column in columns),
         )
-        encodings = [event.chain_encoding for event in self.events]
         parameters = [
-            [before for before, _ in encodings],
-            [after for _, after in encodings],
+            "[" + ",".join(event.row for event in self.events) + "]",
             chain.GENESIS_HASH,
             chain.ADVISORY_LOCK,
-            *(list(column) for column in zip(*self.values, strict=True)),
         ]
         with self.connection.cursor() as cursor:
             cursor.execute(statement, parameters)
@@ -97,25 +140,18 @@ class Rows:
     def insert(self) -> None:
         """SQLite: write the records ``chain.link`` has linked."""
         quote = self.connection.ops.quote_name
-        columns = ", ".join(quote(column) for column in [*CHAINED, *unchained_columns()])
+        columns = ", ".join(quote(column) for column in [*CHAINED, *COLUMNS])
         statement = "INSERT INTO {} ({}) VALUES {} RETURNING id".format(  # noqa: S608 - names
             quote(AuditEvent._meta.db_table), columns, "{}"
         )
         row = "(" + ", ".join(["%s"] * len(FIELDS)) + ")"
-        rows = list(zip(self.events, self.values, strict=True))
         with self.connection.cursor() as cursor:
-            for start in range(0, len(rows), INSERT_BATCH):
-                chunk = rows[start : start + INSERT_BATCH]
+            for start in range(0, len(self.events), INSERT_BATCH):
+                chunk = self.events[start : start + INSERT_BATCH]
                 values = [
-                    value
-                    for event, values in chunk
-                    for value in (event.sequence, event.hash, *values)
+                    value for event in chunk for value in (event.sequence, event.hash, *event.row)
                 ]
                 cursor.execute(statement.format(", ".join([row] * len(chunk))), values)
-                for (event, _), (pk,) in zip(chunk, cursor.fetchall(), strict=True):
+                for event, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
                     event.pk = pk
                     event._state.adding, event._state.db = False, self.connection.alias
-
-
-def unchained_columns() -> list[str]:
-    return [field.column for field in UNCHAINED]
