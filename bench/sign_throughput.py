@@ -191,17 +191,34 @@ def resident_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (/proc/PID/stat, in clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclasses.dataclass
 class MemoryTrace:
     """Each worker's resident memory at points of a run, with the signatures given out by then."""
 
     master_pid: int
     points: list[tuple[str, int, dict[int, float]]] = dataclasses.field(default_factory=list)
+    cpu: dict[int, float] = dataclasses.field(default_factory=dict)
 
     def sample(self, label: str, signatures: int) -> None:
-        rss = {pid: resident_mb(pid) for pid in worker_pids(self.master_pid)}
+        """Print each worker's RSS, and its share of the workers' CPU time since the last
+        sample: one worker doing most of a load's work shows that gunicorn gave it most of
+        the connections, which halves the rate on two cores."""
+        pids = worker_pids(self.master_pid)
+        rss = {pid: resident_mb(pid) for pid in pids}
+        cpu = {pid: cpu_seconds(pid) for pid in pids}
+        used = {pid: cpu[pid] - self.cpu.get(pid, 0.0) for pid in pids}
+        total = sum(used.values()) or 1.0
+        self.cpu = cpu
         self.points.append((label, signatures, rss))
-        workers = "   ".join(f"pid {pid} {mb:6.1f} MB" for pid, mb in rss.items())
+        workers = "   ".join(
+            f"pid {pid} {mb:6.1f} MB {used[pid] / total:4.0%} CPU" for pid, mb in rss.items()
+        )
         print(f"  RSS {label:<36} {signatures:>9,} signatures   {workers}", flush=True)
 
     @property
