@@ -174,12 +174,19 @@ def test_an_imported_key_cannot_leave_the_token_and_is_kept_nowhere_else(token_s
     assert verify_digest(made.certificate.public_key(), Algorithm.RSA_PSS_SHA256, digest, signature)
 
 
-def test_move_to_token_removes_the_sealed_key(token_settings):
+def ec_identity_in_token(label: str):
+    """An EC identity imported from a .p12, its key then moved into the token; and the
+    identity's files."""
     made = make_identity(key_kind="ec256")
     identity = Identity()
     identity.fill_from(parse_p12(made.p12, made.password))
     identity.save()
-    token_keys.move_to_token(identity, token_settings.label)
+    token_keys.move_to_token(identity, label)
+    return identity, made
+
+
+def test_move_to_token_removes_the_sealed_key(token_settings):
+    identity, made = ec_identity_in_token(token_settings.label)
     identity.refresh_from_db()
     assert identity.key_location == f"token:{token_settings.label}"
     assert_no_key_bytes(identity, made.private_key, "")
@@ -223,11 +230,7 @@ def assert_no_key_bytes(identity: Identity, private_key, log_text: str) -> None:
 
 
 def test_a_removed_token_gives_503_audited_then_recovers(token_settings, client, client_token):
-    made = make_identity(key_kind="ec256")
-    identity = Identity()
-    identity.fill_from(parse_p12(made.p12, made.password))
-    identity.save()
-    token_keys.move_to_token(identity, token_settings.label)
+    identity, _ = ec_identity_in_token(token_settings.label)
     digest = hashlib.sha256(b"while the token is away").digest()
     assert (
         api_sign(client, client_token, identity.sha1, Algorithm.ECDSA_SHA256, digest).status_code
@@ -299,11 +302,7 @@ def test_one_logged_in_session_is_kept_and_replaced_after_a_token_error(token_se
 def test_signing_with_a_token_key_reads_no_certificate(token_settings, client, client_token):
     """The sign path loads an identity without its certificate; a token's signer reads it only
     when asked (it once parsed it, after one more query, for every request)."""
-    made = make_identity(key_kind="ec256")
-    identity = Identity()
-    identity.fill_from(parse_p12(made.p12, made.password))
-    identity.save()
-    token_keys.move_to_token(identity, token_settings.label)
+    identity, _ = ec_identity_in_token(token_settings.label)
     digest = hashlib.sha256(b"no certificate needed").digest()
     with CaptureQueriesContext(connection) as queries:
         response = api_sign(client, client_token, identity.sha1, Algorithm.ECDSA_SHA256, digest)
