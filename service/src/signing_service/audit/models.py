@@ -22,7 +22,7 @@ class ChainedQuerySet(models.QuerySet):
         objs = list(objs)
         if not objs:
             return objs
-        chain.prepare(objs)  # the encoding and every value but the chain's, before its lock
+        chain.prepare(objs)  # the encoding, and (Rows) every other value, before the lock
         new_rows = rows.Rows(objs, self.db)
         if new_rows.linked_by_database:
             new_rows.append()

@@ -33,7 +33,8 @@ CHAINED = ("sequence", "hash")
 INSERT_BATCH = 500
 
 # Records linked by the database as they are inserted (the sign path's every write): the
-# records' values as arrays, one a column, unnested in the order of ``links``. The INSERT
+# records as one JSON array of objects (their columns and their encoding for the chain), each
+# taking the place ``links`` gives its position. The INSERT
 # takes its lock on the table as the statement is planned, before the function takes the
 # chain's: a writer never waits for the table (locked by a migration, say) while holding the
 # chain's lock, which would make every other writer wait behind it for its own lock timeout.
