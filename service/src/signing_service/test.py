@@ -525,7 +525,7 @@ def token_objects(token_label: str, key_id_hex: str) -> list:
 SERVICE_COMMAND = str(Path(sys.executable).with_name("signing-service"))
 START_TIMEOUT = 90
 PORT_ATTEMPTS = 3
-PORT_TAKEN = "Connection in use"  # what gunicorn logs when the port is bound already
+PORT_TAKEN = "the port is in use by another process"  # what `run` says of a taken port
 
 
 def free_port() -> int:
@@ -604,10 +604,6 @@ class RunningService:
                 raise ServiceError(
                     f"signing-service exited with {self.process.returncode}:\n{self.log()}"
                 )
-            if PORT_TAKEN in self.log():  # gunicorn would try for 5 s more, then give up
-                self.process.kill()
-                self.process.wait()
-                raise ServiceError(f"port {self.port} is taken:\n{self.log()}")
             if self.http or self.cert_path.exists():
                 context = None if self.http else self.ssl_context()
                 with contextlib.suppress(OSError):

@@ -18,6 +18,7 @@ from signing_service.audit import checkpoints, stream
 from signing_service.audit.models import CheckpointKind
 from signing_service.database import first_line, wait_for_database
 from signing_service.environment import env, env_int
+from signing_service.listeners import assign_socket, bind, keep_own_socket
 from signing_service.monitoring import multiprocess
 from signing_service.tls import certificate_sha256, ensure_self_signed_certificate
 from signing_service.views import provide_client_wheel
@@ -78,11 +79,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         host, port = parse_bind(options["bind"])
+        workers = env_int("WORKERS", os.cpu_count() or 2, minimum=1)
+        # Bound first: a port that is taken fails the start before the database is waited for.
+        listeners = bind(host, port, workers)
         stream.check_destination(settings.AUDIT_LOG)
         wait_for_database(settings.DB_WAIT_SECONDS)
         prepare_database()
         provide_client_wheel()
-        server_options = self.server_options(options["bind"])
+        server_options = self.server_options(listeners)
         if not settings.BEHIND_PROXY:
             cert_path, key_path = self.tls_files()
             server_options.update(certfile=str(cert_path), keyfile=str(key_path))
@@ -115,10 +119,12 @@ class Command(BaseCommand):
         return ensure_self_signed_certificate(settings.DATA_DIR / "tls", settings.HOSTNAMES)
 
     @staticmethod
-    def server_options(bind: str) -> dict:
+    def server_options(listeners: list[int]) -> dict:
         options = {
-            "bind": [bind],
-            "workers": env_int("WORKERS", os.cpu_count() or 2),
+            "bind": [f"fd://{descriptor}" for descriptor in listeners],
+            "workers": len(listeners),
+            "pre_fork": assign_socket,
+            "post_fork": keep_own_socket,
             "worker_class": "gthread",
             "threads": env_int("THREADS", 8),
             "accesslog": "-",
