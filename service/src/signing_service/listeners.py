@@ -10,23 +10,30 @@ The main process binds the sockets before the workers fork and keeps them open, 
 connections queued on the socket of a worker that dies wait for the worker that replaces it
 instead of being reset. It first makes sure that no other process listens on the address:
 ``SO_REUSEPORT`` alone would let a second service of the same user share the port silently.
+
+Only Linux spreads connections over sockets sharing a port; macOS and the BSDs give them all to
+one socket, so there the workers share a single socket as gunicorn's do.
 """
 
 from __future__ import annotations
 
 import errno
 import socket
+import sys
 from collections import Counter
 
 from django.core.management.base import CommandError
 
 BACKLOG = 2048  # gunicorn's default: connections the kernel queues for a socket
+KERNEL_SPREADS_CONNECTIONS = sys.platform.startswith("linux")
 
 
-def bind(host: str, port: int, count: int) -> list[int]:
-    """The file descriptors of ``count`` sockets listening on ``host:port``; a ``CommandError``
-    naming the reason when the address cannot be used (another process listens on it, it is
-    not this machine's, the port is privileged)."""
+def bind(host: str, port: int, workers: int) -> list[int]:
+    """The file descriptors of the sockets listening on ``host:port`` for ``workers`` workers
+    (one each where the kernel spreads connections over them); a ``CommandError`` naming the
+    reason when the address cannot be used (another process listens on it, it is not this
+    machine's, the port is privileged)."""
+    count = workers if KERNEL_SPREADS_CONNECTIONS else 1
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sockets: list[socket.socket] = []
     try:

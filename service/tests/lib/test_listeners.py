@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 from django.core.management.base import CommandError
 
+from signing_service import listeners
 from signing_service.listeners import assign_socket, bind, keep_own_socket
 
 
@@ -39,6 +40,14 @@ def test_each_worker_gets_a_listening_socket_of_its_own_on_the_one_port():
         for sock in sockets:
             assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
             assert sock.get_inheritable()  # the workers fork with it
+
+
+def test_where_the_kernel_does_not_spread_connections_the_workers_share_one_socket(
+    monkeypatch,
+):
+    monkeypatch.setattr(listeners, "KERNEL_SPREADS_CONNECTIONS", False)
+    with bound(3) as sockets:
+        assert len(sockets) == 1
 
 
 def test_a_connection_to_the_port_is_queued_on_one_of_the_sockets():

@@ -86,7 +86,7 @@ class Command(BaseCommand):
         wait_for_database(settings.DB_WAIT_SECONDS)
         prepare_database()
         provide_client_wheel()
-        server_options = self.server_options(listeners)
+        server_options = self.server_options(listeners, workers)
         if not settings.BEHIND_PROXY:
             cert_path, key_path = self.tls_files()
             server_options.update(certfile=str(cert_path), keyfile=str(key_path))
@@ -119,10 +119,10 @@ class Command(BaseCommand):
         return ensure_self_signed_certificate(settings.DATA_DIR / "tls", settings.HOSTNAMES)
 
     @staticmethod
-    def server_options(listeners: list[int]) -> dict:
+    def server_options(listeners: list[int], workers: int) -> dict:
         options = {
             "bind": [f"fd://{descriptor}" for descriptor in listeners],
-            "workers": len(listeners),
+            "workers": workers,
             "pre_fork": assign_socket,
             "post_fork": keep_own_socket,
             "worker_class": "gthread",
