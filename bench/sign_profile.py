@@ -4,8 +4,10 @@ Sets the service up in this process on a temporary data directory (SQLite, or a 
 on ``--database-url``), imports an RSA-2048 and an EC P-256 identity, registers a client, then
 sends ``POST /api/v1/sign`` and ``/api/v1/sign/batch`` through Django's WSGI handler (no TLS, no
 HTTP server: what the service itself costs) and prints the CPU time per request and per
-signature, next to the raw signing time of ``cryptography`` measured in the same run. With
-``--profile`` it also prints cProfile's top functions for each load.
+signature, next to the raw signing time of ``cryptography`` measured in the same run; on a
+PostgreSQL server of this machine also its CPU time per request (the connection's backend
+process: the statements, the chain's hashing, the commit). With ``--profile`` it also prints
+cProfile's top functions for each load.
 
     .venv/bin/python bench/sign_profile.py [--requests 2000] [--batch 100] [--profile]
         [--database-url postgres://postgres@127.0.0.1:5432]
@@ -76,8 +78,11 @@ def body_for(made, algorithm: str, count: int | None) -> bytes:
     return json.dumps(item if count is None else {"requests": [item] * count}).encode()
 
 
-def run_load(token: str, path: str, body: bytes, requests: int, profile: str | None) -> float:
-    """CPU seconds per request over ``requests`` requests (after a warm-up)."""
+def run_load(
+    token: str, path: str, body: bytes, requests: int, profile: str | None
+) -> tuple[float, float | None]:
+    """CPU seconds per request over ``requests`` requests (after a warm-up), in this process and
+    in the database server where it can be read."""
     from django.test import Client
 
     client = Client(headers={"Authorization": f"Bearer {token}"}, HTTP_HOST="localhost")
@@ -90,16 +95,38 @@ def run_load(token: str, path: str, body: bytes, requests: int, profile: str | N
     for _ in range(min(50, requests)):
         send()
     profiler = cProfile.Profile() if profile else None
+    database_started = database_cpu()
     started = time.process_time()
     with profiler or contextlib.nullcontext():
         for _ in range(requests):
             send()
     spent = (time.process_time() - started) / requests
+    database_spent, database_ended = None, database_cpu()
+    # Only if it was the same backend all along (a connection kept open).
+    if database_started and database_ended and database_ended[0] == database_started[0]:
+        database_spent = (database_ended[1] - database_started[1]) / requests
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats(profile).print_stats(PROFILE_LINES)
         print(out.getvalue())
-    return spent
+    return spent, database_spent
+
+
+def database_cpu() -> tuple[int, float] | None:
+    """The process id and CPU seconds so far of this thread's PostgreSQL backend, if the server
+    runs on this machine (its /proc entry readable); None for SQLite or a remote server."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return pid, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def raw_seconds(made, kind: str, count: int = 2000) -> float:
@@ -140,12 +167,12 @@ def main() -> None:
         for kind, (_, algorithm) in ALGORITHMS.items():
             made = identities[kind]
             raw = raw_seconds(made, kind)
-            single = run_load(
+            single, single_database = run_load(
                 token, "/api/v1/sign", body_for(made, algorithm, None), arguments.requests,
                 arguments.profile,
             )  # fmt: skip
             batches = max(1, arguments.requests // arguments.batch)
-            batch = run_load(
+            batch, batch_database = run_load(
                 token, "/api/v1/sign/batch", body_for(made, algorithm, arguments.batch), batches,
                 arguments.profile,
             )  # fmt: skip
@@ -155,6 +182,12 @@ def main() -> None:
                 f" (raw share {raw / single:4.2f})   batch item {per_item * 1e3:6.3f} ms"
                 f" (raw share {raw / per_item:4.2f})"
             )
+            if single_database is not None and batch_database is not None:
+                print(
+                    f"{'':<20} the database server: single request "
+                    f"{single_database * 1e3:6.3f} ms   batch item "
+                    f"{batch_database / arguments.batch * 1e3:6.3f} ms"
+                )
 
 
 if __name__ == "__main__":
