@@ -33,21 +33,23 @@ CHAINED = ("sequence", "hash")
 INSERT_BATCH = 500
 
 # Records linked by the database as they are inserted (the sign path's every write): the
-# records as one JSON array of objects (their columns and their encoding for the chain), each
-# taking the place ``links`` gives its position. The INSERT
-# takes its lock on the table as the statement is planned, before the function takes the
-# chain's: a writer never waits for the table (locked by a migration, say) while holding the
-# chain's lock, which would make every other writer wait behind it for its own lock timeout.
+# records as one JSON array of objects (their columns), each taking the place ``links`` gives
+# its position; their encodings for the chain (ASCII JSON, which holds no line break) as two
+# texts of a line each, not inside the JSON array, where every quote of an encoding would be
+# escaped and parsed again (bench/README.md: a third of the database's cost of the chain).
+# The INSERT takes its lock on the table as the statement is planned, before the function takes
+# the chain's: a writer never waits for the table (locked by a migration, say) while holding
+# the chain's lock, which would make every other writer wait behind it for its own lock timeout.
 APPEND = """
 WITH incoming AS (
     SELECT record, link_order
     FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS element (record, link_order)
 ), links AS (
     SELECT * FROM audit_chain_links(
-        (SELECT array_agg(convert_to(record->>'chain_before', 'UTF8') ORDER BY link_order)
-         FROM incoming),
-        (SELECT array_agg(convert_to(record->>'chain_after', 'UTF8') ORDER BY link_order)
-         FROM incoming),
+        (SELECT array_agg(convert_to(line, 'UTF8') ORDER BY line_order)
+         FROM unnest(string_to_array(%s, E'\\n')) WITH ORDINALITY AS part (line, line_order)),
+        (SELECT array_agg(convert_to(line, 'UTF8') ORDER BY line_order)
+         FROM unnest(string_to_array(%s, E'\\n')) WITH ORDINALITY AS part (line, line_order)),
         %s,
         %s
     )
@@ -68,10 +70,9 @@ def prepare(events: list[AuditEvent], using: str = "default") -> None:
     """Make the records' rows ahead of the write, once the chain has encoded them
     (chain.prepare, which settles some values); those made already are left as they are.
 
-    For PostgreSQL a row is a JSON object of its columns' values and its encoding for the chain
-    (ASCII), and the rows go as one JSON array: psycopg escapes each element of an array
-    parameter in Python, which cost 60 µs a record with a column an array; the JSON encoder is
-    C (bench/README.md)."""
+    For PostgreSQL a row is a JSON object of its columns' values, and the rows go as one JSON
+    array: psycopg escapes each element of an array parameter in Python, which cost 60 µs a
+    record with a column an array; the JSON encoder is C (bench/README.md)."""
     connection = connections[using]
     as_json = connection.vendor == "postgresql"
     for event in events:
@@ -80,14 +81,9 @@ def prepare(events: list[AuditEvent], using: str = "default") -> None:
                 field.get_db_prep_save(getattr(event, field.attname), connection)
                 for field in UNCHAINED
             ]
-            event.row = json_row(event, values) if as_json else values
-
-
-def json_row(event: AuditEvent, values: list) -> str:
-    before, after = event.chain_encoding
-    row = dict(zip(COLUMNS, values, strict=True))
-    row.update(chain_before=before.decode("ascii"), chain_after=after.decode("ascii"))
-    return ROW_JSON.encode(row)
+            event.row = (
+                ROW_JSON.encode(dict(zip(COLUMNS, values, strict=True))) if as_json else values
+            )
 
 
 def json_value(value):
@@ -126,8 +122,11 @@ class Rows:
             columns=", ".join(columns),
             record_columns=", ".join(f"record.{column}" for column in columns),
         )
+        befores, afters = zip(*(event.chain_encoding for event in self.events), strict=True)
         parameters = [
             "[" + ",".join(event.row for event in self.events) + "]",
+            b"\n".join(befores).decode("ascii"),
+            b"\n".join(afters).decode("ascii"),
             chain.GENESIS_HASH,
             chain.ADVISORY_LOCK,
         ]
