@@ -9,7 +9,8 @@ their addresses.
 The main process binds the sockets before the workers fork and keeps them open, so the
 connections queued on the socket of a worker that dies wait for the worker that replaces it
 instead of being reset. It first makes sure that no other process listens on the address:
-``SO_REUSEPORT`` alone would let a second service of the same user share the port silently.
+``SO_REUSEPORT`` alone would let a second service of the same user share the port silently
+(only one started in the same instant, between the check and the binding, could still).
 
 Only Linux spreads connections over sockets sharing a port; macOS and the BSDs give them all to
 one socket, so there the workers share a single socket as gunicorn's do.
