@@ -1,14 +1,11 @@
 """The service's port, on the real service: a port another process took is refused (and the
-tests' services start on another), and connections opened at once are spread over the workers,
-also after a worker is replaced."""
+tests' services start on another), and connections opened at once are spread over the workers."""
 
 from __future__ import annotations
 
 import http.client
 import os
-import signal
 import socket
-import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -69,20 +66,6 @@ def test_connections_opened_at_once_are_spread_over_the_workers(two_workers):
     assert sum(owners.values()) == CONNECTIONS
     assert sorted(owners) == worker_pids(two_workers)
     assert min(owners.values()) >= CONNECTIONS // 8  # even the kernel's hash is rarely so uneven
-
-
-def test_a_replaced_worker_accepts_on_the_socket_of_the_one_it_replaces(two_workers):
-    """A socket nobody accepts on would hold the connections the kernel queues on it."""
-    first, second = worker_pids(two_workers)
-    os.kill(first, signal.SIGKILL)
-    deadline = time.monotonic() + 60
-    while len(pids := worker_pids(two_workers)) != WORKERS or first in pids:
-        assert time.monotonic() < deadline, "gunicorn did not replace the worker"
-        time.sleep(0.1)
-    owners = connection_owners_at_once(two_workers)
-    assert sum(owners.values()) == CONNECTIONS
-    assert second in owners
-    assert sorted(owners) == pids
 
 
 def connection_owners_at_once(service: RunningService) -> Counter[int]:
