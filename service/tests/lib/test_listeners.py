@@ -13,6 +13,7 @@ from django.core.management.base import CommandError
 
 from signing_service import listeners
 from signing_service.listeners import assign_socket, bind, keep_own_socket
+from signing_service.test import free_port
 
 
 @contextlib.contextmanager
@@ -24,12 +25,6 @@ def bound(count: int, host: str = "127.0.0.1", port: int = 0):
     finally:
         for sock in sockets:
             sock.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_each_worker_gets_a_listening_socket_of_its_own_on_the_one_port():
