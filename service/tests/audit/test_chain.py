@@ -9,6 +9,8 @@ import json
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
 from signing_service.access.models import ApiKey
 from signing_service.api import failed_auth
@@ -26,6 +28,12 @@ from signing_service.configuration.models import ServiceSettings
 from signing_service.test import BaseTestCase
 
 EDITED = "edited, reordered or replaced"
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+TEXTS = st.text() | st.sampled_from(['"sequence":', '"sequence":0,"source":', "\\", "\x00"])
 
 
 def sql(statement: str, *parameters) -> None:
@@ -49,6 +57,36 @@ def verify_lines(*arguments: str) -> list[str]:
     except CommandError as error:
         out.write(str(error))
     return [line for line in out.getvalue().splitlines() if not line.startswith("Last checkpoint")]
+
+
+@given(
+    values=st.fixed_dictionaries(
+        {
+            name: TEXTS
+            for name in chain.CHAINED_FIELDS
+            if name not in {"sequence", "created", "address", "changes", "count"}
+        }
+    ),
+    reason=st.sampled_from(["", chain.COUNTER_REASON]) | TEXTS,
+    api_key_name=st.sampled_from([""]) | TEXTS,
+    address=st.none() | st.ip_addresses().map(str),
+    changes=st.dictionaries(st.text(), JSON_VALUES, max_size=4),
+    count=st.integers(0, 2**31 - 1),
+    created=st.datetimes(
+        min_value=datetime.datetime(1970, 1, 2),
+        timezones=st.sampled_from(
+            [datetime.UTC, datetime.timezone(datetime.timedelta(hours=-9, minutes=-30))]
+        ),
+    ),
+    sequence=st.integers(1, 2**63 - 1),
+)
+def test_the_encoding_made_ahead_is_the_canonical_one(values, sequence, **fields):
+    """``encode``'s template, filled in before the lock, gives the bytes of ``canonical`` (what
+    verification and auditors compute) once the number is put in, whatever the values."""
+    event = AuditEvent(**{**values, **fields})
+    before, after = chain.encode(event)
+    expected = chain.canonical({**chain.fields_of(event), "sequence": sequence})
+    assert before + str(sequence).encode() + after == expected
 
 
 class ChainTestCase(BaseTestCase):

@@ -35,6 +35,7 @@ import datetime
 import hashlib
 import json
 import operator
+from json.encoder import encode_basestring_ascii
 
 from django.db import connections
 
@@ -57,11 +58,27 @@ UNCHAINED_FIELDS = ("id", "hash", "api_key", "client", "identity", "user")
 # Made once: every record written is hashed on the sign path (json.dumps would make one a call).
 CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 chained_values = operator.attrgetter(*CHAINED_FIELDS)
-SEQUENCE_KEY = b'"sequence":'
+# The canonical encoding's keys in its (sorted) order, split at the sequence number, which a
+# record gets only under the chain's lock; the text around the values is the same for every
+# record (``encode``).
+KEY_ORDER = sorted(CHAINED_FIELDS)
+KEYS_BEFORE = KEY_ORDER[: KEY_ORDER.index("sequence")]
+KEYS_AFTER = KEY_ORDER[KEY_ORDER.index("sequence") + 1 :]
+TEXT_BEFORE = "{" + ",".join(f'"{key}":%s' for key in KEYS_BEFORE) + ',"sequence":'
+TEXT_AFTER = "," + ",".join(f'"{key}":%s' for key in KEYS_AFTER) + "}"
+values_before = operator.attrgetter(*KEYS_BEFORE)
+values_after = operator.attrgetter(*KEYS_AFTER)
+CREATED_BEFORE = KEYS_BEFORE.index("created")
+GROWING_BEFORE = [KEYS_BEFORE.index(name) for name in GROWING_FIELDS]
+ADDRESS_FIELD = AuditEvent._meta.get_field("address")
 
 
 def timestamp(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC (isoformat, ending in +00:00: a third of
+    strftime's time; the time of a record to be written is in UTC already, ``normalize``)."""
+    if moment.tzinfo is not datetime.UTC:
+        moment = moment.astimezone(datetime.UTC)
+    return moment.isoformat(timespec="microseconds")[: -len("+00:00")] + "Z"
 
 
 def fields_of(event: AuditEvent) -> dict:
@@ -126,14 +143,39 @@ def encode(event: AuditEvent) -> tuple[bytes, bytes]:
     (``prepare``; measured: batches of cheap signatures ran at 0.6 of the rate without the
     chain while the encoding was done under the lock).
 
-    The number goes where the placeholder is: at the top level, keys are sorted and every key
-    after "sequence" ("source", "status", "username") holds a string, in which JSON escapes
-    every quote, so the last ``"sequence":`` of the text is the record's own, whatever
-    ``changes`` (sorted before it) holds."""
+    The keys and their order being the same for every record, the values are put into a
+    template (``TEXT_BEFORE``, ``TEXT_AFTER``), each as the canonical encoding writes it; this
+    takes half the time of building the record's dictionary and encoding it with sorted
+    keys (``canonical``, which verification uses, and which the tests hold this to)."""
     normalize(event)
-    text = canonical({**fields_of(event), "sequence": 0})
-    at = text.rindex(SEQUENCE_KEY) + len(SEQUENCE_KEY)
-    return text[:at], text[at + 1 :]  # without the placeholder's "0"
+    before = list(values_before(event))
+    before[CREATED_BEFORE] = timestamp(before[CREATED_BEFORE])
+    if event.reason == COUNTER_REASON and not event.api_key_name:
+        for at in GROWING_BEFORE:
+            before[at] = None
+    return (
+        (TEXT_BEFORE % json_texts(before)).encode(),
+        (TEXT_AFTER % json_texts(values_after(event))).encode(),
+    )
+
+
+def json_texts(values) -> tuple[str, ...]:
+    """Each value as JSON, as ``CANONICAL_JSON`` writes it; strings, most of them, without a
+    call of the encoder (which builds an encoder object of C for each value but a string)."""
+    return tuple([
+        encode_basestring_ascii(value) if isinstance(value, str) else json_text(value)
+        for value in values
+    ])  # fmt: skip
+
+
+def json_text(value) -> str:
+    if value is None:
+        return "null"
+    if value.__class__ is int:
+        return repr(value)
+    if value == {}:
+        return "{}"
+    return CANONICAL_JSON.encode(value)
 
 
 def head(using: str = "default") -> tuple[int, str]:
@@ -154,6 +196,6 @@ def head(using: str = "default") -> tuple[int, str]:
 def normalize(event: AuditEvent) -> None:
     """Store what will be read back, so the hash computed now is the one verified later: the
     address as the database writes it, the time in whole microseconds of UTC."""
-    field = AuditEvent._meta.get_field("address")
-    event.address = field.get_prep_value(event.address) or None
-    event.created = event.created.astimezone(datetime.UTC)
+    event.address = ADDRESS_FIELD.get_prep_value(event.address) or None
+    if event.created.tzinfo is not datetime.UTC:
+        event.created = event.created.astimezone(datetime.UTC)
