@@ -308,7 +308,11 @@ def loads_of(service: RunningService, token: str, fingerprints: dict, arguments)
         body = sign_body(fingerprint, ALGORITHMS[kind])
         loads[kind, "single"] = Load(url, token, body, arguments.connections, 1)
         batch = {"requests": [body] * arguments.batch}
-        batch_connections = max(2, arguments.connections // 8)
+        # A quarter of the connections: enough that the kernel's hash of connections over the
+        # workers' sockets seldom leaves one worker with most of them (with 4, 7 loads of 72
+        # went to one worker); few enough that each worker has a core's worth of work in
+        # flight, not a queue of 100-signature requests.
+        batch_connections = max(2, arguments.connections // 4)
         loads[kind, "batch"] = Load(
             url + "/batch", token, batch, batch_connections, arguments.batch
         )
