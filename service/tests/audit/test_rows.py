@@ -8,6 +8,7 @@ from signing_service.audit import records, verification
 from signing_service.audit.models import AuditEvent, RequestType, Source, Status
 from signing_service.test import BaseTestCase, make_client, post_sign
 
+ADDRESS = AuditEvent._meta.get_field("address")
 # What COPY's text format and JSON escape: tab, newline, carriage return, backslash, "\N" (its
 # NULL), quotes, and text beyond ASCII.
 AWKWARD = 'tab\there, line\nbreak\r, back\\slash, \\N, "quoted", \u00e9t\u00e9 \U0001f511'
@@ -40,6 +41,23 @@ class RowsTestCase(BaseTestCase):
                 getattr(stored, field.attname), getattr(written, field.attname), field.name
             )
         self.assertEqual(stored.changes["note"][0], AWKWARD)
+        self.assertEqual(verification.verify().problems, 0)
+
+    def test_addresses_in_every_spelling_are_stored_as_the_chain_hashed_them(self):
+        spellings = [
+            "192.0.2.9", "2001:0DB8:0000:0000:0000:0000:0000:0005", "::ffff:192.0.2.7",
+            "fe80::1", "::", None, "",
+        ]  # fmt: skip
+        written = [
+            records.build(RequestType.SIGN, Status.SUCCESS, address=address)
+            for address in spellings
+        ]
+        records.save_all(written)
+        for event, spelling in zip(written, spellings, strict=True):
+            with self.subTest(spelling):
+                stored = AuditEvent.objects.get(pk=event.pk)
+                self.assertEqual(stored.address, event.address)
+                self.assertEqual(stored.address, ADDRESS.to_python(spelling) or None)
         self.assertEqual(verification.verify().problems, 0)
 
     def test_a_thousand_records_at_once_each_get_their_own_row(self):
