@@ -177,12 +177,6 @@ def wrk(url: str, token: str, body: dict, connections: int, seconds: int) -> dic
 # --- The workers' memory -------------------------------------------------------------------------
 
 
-def worker_pids(master_pid: int) -> list[int]:
-    """gunicorn's workers: the children of its master, the ``signing-service run`` process."""
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text()
-    return sorted(int(pid) for pid in children.split())
-
-
 def resident_mb(pid: int) -> float:
     """VmRSS of a process, in MB (10^6 bytes; the kernel counts in KiB)."""
     for status_line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -201,7 +195,7 @@ def cpu_seconds(pid: int) -> float:
 class MemoryTrace:
     """Each worker's resident memory at points of a run, with the signatures given out by then."""
 
-    master_pid: int
+    service: RunningService
     points: list[tuple[str, int, dict[int, float]]] = dataclasses.field(default_factory=list)
     cpu: dict[int, float] = dataclasses.field(default_factory=dict)
 
@@ -209,7 +203,7 @@ class MemoryTrace:
         """Print each worker's RSS, and its share of the workers' CPU time since the last
         sample: one worker doing most of a load's work shows that gunicorn gave it most of
         the connections, which halves the rate on two cores."""
-        pids = worker_pids(self.master_pid)
+        pids = self.service.worker_pids()
         rss = {pid: resident_mb(pid) for pid in pids}
         cpu = {pid: cpu_seconds(pid) for pid in pids}
         used = {pid: cpu[pid] - self.cpu.get(pid, 0.0) for pid in pids}
@@ -343,7 +337,7 @@ def measure(
         stack.callback(service.stop)
         client_token, fingerprints = set_up(service, folder, with_token=token is not None)
         loads = loads_of(service, client_token, fingerprints, arguments)
-        memory = MemoryTrace(service.process.pid)
+        memory = MemoryTrace(service)
         memory.sample("before the loads", 0)
         results, signatures = {}, 0
         for (kind, load), driven in loads.items():

@@ -630,6 +630,12 @@ class RunningService:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
+    def worker_pids(self) -> list[int]:
+        """gunicorn's workers: the children of its master, this ``signing-service run`` (Linux)."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        return sorted(int(child) for child in children.split())
+
     def manage(self, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess:
         """Run another ``signing-service`` command on this service's data and database."""
         return subprocess.run(

@@ -64,7 +64,7 @@ def test_connections_opened_at_once_are_spread_over_the_workers(two_workers):
     """With one shared socket, the worker that wakes first accepts all of them (bench/README)."""
     owners = connection_owners_at_once(two_workers)
     assert sum(owners.values()) == CONNECTIONS
-    assert sorted(owners) == worker_pids(two_workers)
+    assert sorted(owners) == two_workers.worker_pids()
     assert min(owners.values()) >= CONNECTIONS // 8  # even the kernel's hash is rarely so uneven
 
 
@@ -91,12 +91,6 @@ def answered_connection(service: RunningService) -> http.client.HTTPSConnection:
     return connection
 
 
-def worker_pids(service: RunningService) -> list[int]:
-    pid = service.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    return sorted(int(child) for child in children.split())
-
-
 def established_owners(service: RunningService, client_ports: list[int]) -> Counter[int]:
     """For each worker, how many of the connections from ``client_ports`` it holds (the
     kernel's socket table, /proc/net/tcp, and the workers' descriptors)."""
@@ -108,7 +102,7 @@ def established_owners(service: RunningService, client_ports: list[int]) -> Coun
         and row["remote_port"] in client_ports
     }
     owners: Counter[int] = Counter()
-    for pid in worker_pids(service):
+    for pid in service.worker_pids():
         held = {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
         owners[pid] = sum(f"socket:[{inode}]" in held for inode in inodes)
     return +owners  # workers holding none are left out
