@@ -15,11 +15,12 @@ whether it stayed flat over the run's second half. A summary ends the run: each 
 
     .venv/bin/python bench/sign_throughput.py [--connections 32] [--seconds 10] [--batch 100]
         [--rss-signatures 100000] [--database-url postgres://postgres@127.0.0.1:5432]
-        [--baseline CHECKOUT [--rounds N]]
+        [--baseline CHECKOUT [--rounds N] [--only ec-batch …]]
 
 ``--baseline`` names a checkout of another version (set up, with its ``.venv``), e.g. the commit
 before the audit's hash chain: the same load then runs on it too, in turns with this one, and a
 row per load gives this version's rate as a share of the baseline's (the chain's cost).
+``--only`` drives only the loads named, for more rounds of one comparison in the same time.
 
 Needs wrk (Debian package ``wrk``), the openssl command line and softhsm2 (without it the token
 row is left out). Not a test: nothing here passes or fails on timing.
@@ -310,7 +311,8 @@ def loads_of(service: RunningService, token: str, fingerprints: dict, arguments)
         loads[kind, "batch"] = Load(
             url + "/batch", token, batch, batch_connections, arguments.batch
         )
-    return loads
+    only = {tuple(name.split("-")) for name in arguments.only or ()}
+    return {name: load for name, load in loads.items() if not only or name in only}
 
 
 def measure(
@@ -535,7 +537,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="threads per worker (default: the service's)")
     parser.add_argument("--baseline", type=Path, help="A checkout of another version to compare")
     parser.add_argument("--rounds", type=int, default=1, help="With --baseline: turns each")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=[f"{kind}-{load}" for kind in ("rsa", "ec") for load in ("single", "batch")],
+        help="With --baseline: compare these loads alone (no summary, no long run)",
+    )
     arguments = parser.parse_args()
+    if arguments.only and not arguments.baseline:
+        parser.error("--only is for comparisons (--baseline): the summary needs every load.")
+    if arguments.only:
+        arguments.rss_signatures = 0
     if not shutil.which("wrk"):
         sys.exit("bench: wrk is needed (apt-get install wrk).")
 
@@ -566,8 +578,9 @@ def main() -> None:
             results, trace = measure(command, arguments, rss_signatures=long)
             runs.append(results)
             memory = trace if long else memory
-    report(best(ours), raw, arguments)
-    summary(best(ours), raw, memory, arguments)
+    if not arguments.only:
+        report(best(ours), raw, arguments)
+        summary(best(ours), raw, memory, arguments)
     compare(ours, theirs, arguments)
 
 
