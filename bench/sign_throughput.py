@@ -18,8 +18,9 @@ whether it stayed flat over the run's second half. A summary ends the run: each 
         [--baseline CHECKOUT [--rounds N] [--only ec-batch …]]
 
 ``--baseline`` names a checkout of another version (set up, with its ``.venv``), e.g. the commit
-before the audit's hash chain: the same load then runs on it too, in turns with this one, and a
-row per load gives this version's rate as a share of the baseline's (the chain's cost).
+before the audit's hash chain: both services are then started side by side, each load is driven
+on one and at once on the other, round after round, and a row per load gives this version's
+rate as a share of the baseline's (the chain's cost).
 ``--only`` drives only the loads named, for more rounds of one comparison in the same time.
 
 Needs wrk (Debian package ``wrk``), the openssl command line and softhsm2 (without it the token
@@ -315,52 +316,87 @@ def loads_of(service: RunningService, token: str, fingerprints: dict, arguments)
     return {name: load for name, load in loads.items() if not only or name in only}
 
 
-def measure(
-    command: str, arguments, token: SoftHsm | None = None, rss_signatures: int = 0
-) -> tuple[dict, MemoryTrace]:
-    """Start the service of ``command`` on a fresh database and drive each load once, then
-    batches until ``rss_signatures`` were given out in all; each load's result and the
-    workers' memory along the way."""
-    with tempfile.TemporaryDirectory() as directory, contextlib.ExitStack() as stack:
-        folder = Path(directory)
-        env = {key: value for key, value in os.environ.items() if not key.startswith("SIGNING_")}
-        env.pop("DATABASE_URL", None)
-        env.update(
-            SIGNING_SERVICE_WORKERS=str(arguments.workers), SIGNING_SERVICE_LOG_LEVEL="WARNING"
-        )
-        if arguments.threads:
-            env["SIGNING_SERVICE_THREADS"] = str(arguments.threads)
-        env.update(token.environment() if token else {})
-        if arguments.database_url:
-            env["DATABASE_URL"] = stack.enter_context(
-                fresh_postgres_database(arguments.database_url)
-            )
-        service = RunningService(folder / "data", env, command=command).start()
-        stack.callback(service.stop)
-        client_token, fingerprints = set_up(service, folder, with_token=token is not None)
-        loads = loads_of(service, client_token, fingerprints, arguments)
-        memory = MemoryTrace(service)
-        memory.sample("before the loads", 0)
-        results, signatures = {}, 0
-        for (kind, load), driven in loads.items():
-            results[kind, load] = driven.run(arguments.seconds)
-            signatures += results[kind, load]["signatures"]
-            memory.sample(f"after {NAMES[kind]} {load}", signatures)
-        long_run(loads, memory, arguments.seconds, rss_signatures)
-        return results, memory
+@dataclasses.dataclass
+class Started:
+    """A version's service, started and set up: its loads, and its workers' memory."""
+
+    name: str
+    loads: dict
+    memory: MemoryTrace
+
+    def run(self, name: tuple[str, str], seconds: int) -> dict:
+        """Drive one load, then sample the workers' memory."""
+        result = self.loads[name].run(seconds)
+        kind, load = name
+        label = f"{self.name}, after {NAMES[kind]} {load}"
+        self.memory.sample(label, self.memory.signatures + result["signatures"])
+        return result
 
 
-def long_run(loads: dict, memory: MemoryTrace, seconds: int, signatures: int) -> None:
+def start(
+    name: str, command: str, arguments, stack: contextlib.ExitStack, token: SoftHsm | None = None
+) -> Started:
+    """Start the service of ``command`` on a fresh database (stopped, and the database dropped,
+    when ``stack`` closes) and set up its identities, client and loads."""
+    folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SIGNING_")}
+    env.pop("DATABASE_URL", None)
+    env.update(SIGNING_SERVICE_WORKERS=str(arguments.workers), SIGNING_SERVICE_LOG_LEVEL="WARNING")
+    if arguments.threads:
+        env["SIGNING_SERVICE_THREADS"] = str(arguments.threads)
+    env.update(token.environment() if token else {})
+    if arguments.database_url:
+        env["DATABASE_URL"] = stack.enter_context(fresh_postgres_database(arguments.database_url))
+    service = RunningService(folder / "data", env, command=command).start()
+    stack.callback(service.stop)
+    client_token, fingerprints = set_up(service, folder, with_token=token is not None)
+    memory = MemoryTrace(service)
+    memory.sample(f"{name}, before the loads", 0)
+    return Started(name, loads_of(service, client_token, fingerprints, arguments), memory)
+
+
+def measure(arguments, token: SoftHsm | None) -> tuple[dict, MemoryTrace]:
+    """This version: each load once, then batches until ``--rss-signatures`` were given out in
+    all; each load's result and the workers' memory along the way."""
+    with contextlib.ExitStack() as stack:
+        ours = start("this version", SERVICE_COMMAND, arguments, stack, token)
+        results = {name: ours.run(name, arguments.seconds) for name in ours.loads}
+        long_run(ours, arguments.seconds, arguments.rss_signatures)
+        return results, ours.memory
+
+
+def measure_in_turns(arguments) -> tuple[list[dict], list[dict], MemoryTrace]:
+    """This version and the baseline, both started once and side by side (the one waiting
+    idles): each load driven on one, then at once on the other, each going first every other
+    round, so that a slow spell of the machine falls on both of a pair. Each version's results
+    by round, and this version's memory (its long run after the rounds)."""
+    baseline_command = str(arguments.baseline.absolute() / ".venv" / "bin" / "signing-service")
+    with contextlib.ExitStack() as stack:
+        ours = start("this version", SERVICE_COMMAND, arguments, stack)
+        theirs = start("the baseline", baseline_command, arguments, stack)
+        our_rounds, their_rounds = [], []
+        for round_number in range(arguments.rounds):
+            print(f"\nround {round_number + 1}:")
+            our_rounds.append({})
+            their_rounds.append({})
+            turns = [(ours, our_rounds[-1]), (theirs, their_rounds[-1])]
+            for name in ours.loads:
+                for started, results in turns[:: 1 if round_number % 2 == 0 else -1]:
+                    results[name] = started.run(name, arguments.seconds)
+        long_run(ours, arguments.seconds, arguments.rss_signatures)
+        return our_rounds, their_rounds, ours.memory
+
+
+def long_run(started: Started, seconds: int, signatures: int) -> None:
     """Batches of the identities in the database, in turns, until ``signatures`` were given
     out in all (wrk's count of answered requests times the batch size)."""
-    kinds = [kind for kind in ("rsa", "ec") if (kind, "batch") in loads]
+    kinds = [kind for kind in ("rsa", "ec") if (kind, "batch") in started.loads]
     turn = 0
-    while memory.signatures < signatures:
+    while started.memory.signatures < signatures:
         kind = kinds[turn % len(kinds)]
-        result = loads[kind, "batch"].run(seconds)
+        result = started.run((kind, "batch"), seconds)
         if not result["signatures"]:
             sys.exit(f"bench: the long run's {NAMES[kind]} batches got no answer: {result}")
-        memory.sample(f"long run, {NAMES[kind]} batch", memory.signatures + result["signatures"])
         turn += 1
 
 
@@ -481,8 +517,9 @@ def memory_rows(memory: MemoryTrace, arguments) -> list[tuple]:
 
 
 def compare(ours: list[dict], theirs: list[dict], arguments) -> None:
-    """Each load's best rate ÷ the baseline's best, and the median of the rounds' own ratios
-    (each round runs both versions back to back, so a slow spell of the machine hits both)."""
+    """Each load's best rate ÷ the baseline's best, the median of the rounds' own ratios (each
+    round runs both versions back to back, so a slow spell of the machine hits both) and the
+    ratio of all the rounds' signatures together."""
     print(
         f"\nThis version ÷ the baseline {arguments.baseline} (target ≥ {TARGETS['baseline']:.2f}):"
     )
@@ -490,15 +527,19 @@ def compare(ours: list[dict], theirs: list[dict], arguments) -> None:
     for (kind, load), result in best_ours.items():
         rate, baseline = result["signatures_per_s"], best_theirs[kind, load]["signatures_per_s"]
         ratio = rate / baseline
-        rounds = sorted(
-            our[kind, load]["signatures_per_s"] / their[kind, load]["signatures_per_s"]
-            for our, their in zip(ours, theirs, strict=True)
-        )
+        pairs = [
+            (our[kind, load], their[kind, load]) for our, their in zip(ours, theirs, strict=True)
+        ]
+        rounds = sorted(our["signatures_per_s"] / their["signatures_per_s"] for our, their in pairs)
         median = statistics.median(rounds)
+        total = sum(our["signatures"] for our, _ in pairs) / sum(
+            their["signatures"] for _, their in pairs
+        )
         print(
             f"  {NAMES[kind]:<12} {load:<7} {rate:8.0f} sign/s ÷ baseline {baseline:8.0f} sign/s"
             f" = {ratio:5.2f}   {verdict(ratio >= TARGETS['baseline'])};"
-            f"  median of the rounds {median:5.2f} ({', '.join(f'{r:.2f}' for r in rounds)})"
+            f"  median of the rounds {median:5.2f} ({', '.join(f'{r:.2f}' for r in rounds)});"
+            f"  all rounds' signatures {total:5.2f}"
         )
 
 
@@ -563,21 +604,11 @@ def main() -> None:
         token = SoftHsm(Path(directory) / "softhsm").initialise() if softhsm else None
         raw = raw_rates(token)
         if not arguments.baseline:
-            results, memory = measure(SERVICE_COMMAND, arguments, token, arguments.rss_signatures)
+            results, memory = measure(arguments, token)
             report(results, raw, arguments)
             summary(results, raw, memory, arguments)
             return
-    baseline_command = str(arguments.baseline.absolute() / ".venv" / "bin" / "signing-service")
-    ours, theirs, memory = [], [], None
-    turns = [("this version", ours, SERVICE_COMMAND), ("the baseline", theirs, baseline_command)]
-    for round_number in range(arguments.rounds):  # in turns, each going first every other round
-        for name, runs, command in turns[:: 1 if round_number % 2 == 0 else -1]:
-            print(f"\nround {round_number + 1}, {name}:")
-            # The long run once, on this version: the comparison is of rates.
-            long = arguments.rss_signatures if runs is ours and not ours else 0
-            results, trace = measure(command, arguments, rss_signatures=long)
-            runs.append(results)
-            memory = trace if long else memory
+    ours, theirs, memory = measure_in_turns(arguments)
     if not arguments.only:
         report(best(ours), raw, arguments)
         summary(best(ours), raw, memory, arguments)
