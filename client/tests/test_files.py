@@ -1,6 +1,7 @@
 """Copying ranges between files (``files.copy_range`` and ``files.copying``): in the kernel where
 it can, through ``pread``/``pwrite`` where it cannot, with neither file's position moved, and
-stopped by an error of the thread that reads meanwhile."""
+stopped by an error of the thread that reads meanwhile; and writing a replacement with its
+writeback started as it is written (``files.Replacement``)."""
 
 from __future__ import annotations
 
@@ -135,3 +136,30 @@ def test_a_file_has_a_descriptor_to_copy_with_and_memory_has_none(pair):
     source, _ = pair
     assert files.descriptor(source) == source.fileno()
     assert files.descriptor(io.BytesIO(DATA)) is None
+
+
+def test_a_replacement_starts_the_writeback_of_every_window_it_writes(tmp_path, monkeypatch):
+    """Each window written is handed to the writeback once, in order, and nothing else is: the
+    file holds every buffer, whatever its type and wherever the windows split it."""
+    if not files.CAN_START_WRITEBACK:
+        pytest.skip("This OS has no posix_fadvise.")
+    monkeypatch.setattr(files, "WRITEBACK_WINDOW", 4096)
+    started = []
+    real_fadvise = os.posix_fadvise
+
+    def fadvise(descriptor, offset, size, advice):
+        assert advice == os.POSIX_FADV_DONTNEED
+        started.append((offset, size))
+        real_fadvise(descriptor, offset, size, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", fadvise)
+    chunks = [DATA[:100], bytearray(DATA), memoryview(DATA)[7:9000], DATA * 2]
+    output = files.Replacement(tmp_path / "signed")
+    output.write(chunks)
+    output.commit()
+    written = b"".join(bytes(chunk) for chunk in chunks)
+    assert (tmp_path / "signed").read_bytes() == written
+    assert started[0][0] == 0
+    assert all(a + size == b for (a, size), (b, _) in zip(started, started[1:], strict=False))
+    assert all(size >= 4096 for _, size in started)
+    assert len(written) - sum(size for _, size in started) < 4096

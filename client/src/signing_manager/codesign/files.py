@@ -44,6 +44,9 @@ CAN_COPY_RANGES = hasattr(os, "pread") and hasattr(os, "pwrite")
 KERNEL_COPY_REFUSED = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP,
                        errno.EPERM}  # fmt: skip
 Range = tuple[int, int, int]  # where a copy starts in the source, where it goes, its size
+# An output's written data is handed to the kernel's writeback this much at a time (``write``).
+WRITEBACK_WINDOW = 16 << 20
+CAN_START_WRITEBACK = hasattr(os, "posix_fadvise")
 
 
 class FileError(SigningManagerError):
@@ -192,10 +195,32 @@ class Replacement:
         descriptor, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
         self.temporary = Path(name)
         self.handle = os.fdopen(descriptor, "wb")
+        self.written = self.written_back = 0
 
     def write(self, chunks: Chunks) -> None:
+        """Write the buffers, starting the kernel's writeback of each window as it is written.
+
+        Renaming a new file over an existing one makes ext4 allocate and start writing all of
+        the new file's data first (its ``auto_da_alloc``), in the rename's caller: 60-70 ms for
+        256 MiB on our build machines, after the hashing. Started here, on the writing thread,
+        that work overlaps the hashing (bench/README.md). ``POSIX_FADV_DONTNEED`` starts the
+        writeback of the range's dirty pages without waiting for it (Linux); it drops only pages
+        already clean, and elsewhere it is at most a hint."""
         for chunk in chunks:
-            self.handle.write(chunk)
+            view = memoryview(chunk).cast("B")
+            for start in range(0, len(view), WRITEBACK_WINDOW):
+                window = view[start : start + WRITEBACK_WINDOW]
+                self.handle.write(window)
+                self.written += len(window)
+                if self.written - self.written_back >= WRITEBACK_WINDOW:
+                    self.start_writeback()
+
+    def start_writeback(self) -> None:
+        if CAN_START_WRITEBACK:
+            self.handle.flush()
+            size = self.written - self.written_back
+            os.posix_fadvise(self.handle.fileno(), self.written_back, size, os.POSIX_FADV_DONTNEED)
+        self.written_back = self.written
 
     def write_at(self, position: int, data: bytes) -> None:
         self.handle.seek(position)
