@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import io
+import itertools
 import os
 import threading
 import time
@@ -160,6 +161,6 @@ def test_a_replacement_starts_the_writeback_of_every_window_it_writes(tmp_path, 
     written = b"".join(bytes(chunk) for chunk in chunks)
     assert (tmp_path / "signed").read_bytes() == written
     assert started[0][0] == 0
-    assert all(a + size == b for (a, size), (b, _) in zip(started, started[1:], strict=False))
+    assert all(a + size == b for (a, size), (b, _) in itertools.pairwise(started))
     assert all(size >= 4096 for _, size in started)
     assert len(written) - sum(size for _, size in started) < 4096
