@@ -8,6 +8,7 @@ ECDSA signatures are DER-encoded.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -59,10 +60,17 @@ class _Parameters:
 
 
 def _parameters(algorithm: Algorithm, digest: bytes) -> _Parameters:
-    if len(digest) != algorithm.digest_size:
+    parameters = _parameters_of(algorithm)
+    if len(digest) != parameters.prehashed.digest_size:
         raise AlgorithmError(
             f"{algorithm} needs a {algorithm.digest_size}-byte digest, not {len(digest)} bytes."
         )
+    return parameters
+
+
+# Made once an algorithm (they hold no state): a service signs each batch item with them.
+@functools.cache
+def _parameters_of(algorithm: Algorithm) -> _Parameters:
     hash_algorithm = algorithm.hash_algorithm
     if algorithm.key_type == "EC":
         chosen = None
