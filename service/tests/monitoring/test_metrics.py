@@ -69,6 +69,32 @@ class MetricsTestCase(BaseTestCase):
         )
         self.assertEqual(after, before + 1)
 
+    def test_a_batch_counts_each_signature_by_its_outcome(self):
+        signed = {"identity_sha1": self.identity.sha1, "algorithm": "rsa-pkcs1v15-sha256"}
+        name = "signing_service_signatures_total"
+        good = {
+            "certificate": self.identity.sha1,
+            "algorithm": "rsa-pkcs1v15-sha256",
+            "digest": base64.b64encode(hashlib.sha256(b"code directory").digest()).decode(),
+        }
+        short = {**good, "digest": base64.b64encode(bytes(20)).decode()}
+        before = self.scrape()
+
+        response = self.client.post(
+            "/api/v1/sign/batch",
+            {"requests": [good, short, good, good]},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
+
+        self.assertEqual(response.status_code, 200)
+        after = self.scrape()
+        for outcome, added in (("success", 3), ("failure", 1)):
+            self.assertEqual(
+                self.count(after, name, **signed, outcome=outcome),
+                self.count(before, name, **signed, outcome=outcome) + added,
+            )
+
     def test_refusals_are_counted_by_the_code_the_client_got(self):
         name = "signing_service_api_refusals_total"
         before = self.count(self.scrape(), name, reason="bad_credentials")
