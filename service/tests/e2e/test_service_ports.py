@@ -1,11 +1,14 @@
 """The service's port, on the real service: a port another process took is refused (and the
-tests' services start on another), and connections opened at once are spread over the workers."""
+tests' services start on another), and connections opened at once are spread over the workers,
+also after a worker is replaced."""
 
 from __future__ import annotations
 
 import http.client
 import os
+import signal
 import socket
+import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -52,6 +55,11 @@ def test_a_second_service_on_a_running_services_port_is_refused(running_service,
 def two_workers(service_environment, tmp_path) -> Iterator[RunningService]:
     environment = {**service_environment, "SIGNING_SERVICE_WORKERS": str(WORKERS)}
     service = RunningService(tmp_path / "data", environment).start()
+    # The service answers once one worker does; gunicorn may still be forking the other.
+    deadline = time.monotonic() + 60
+    while len(service.worker_pids()) < WORKERS:
+        assert time.monotonic() < deadline, "gunicorn did not start its workers in time"
+        time.sleep(0.1)
     yield service
     assert service.stop() == 0
 
@@ -66,6 +74,36 @@ def test_connections_opened_at_once_are_spread_over_the_workers(two_workers):
     assert sum(owners.values()) == CONNECTIONS
     assert sorted(owners) == two_workers.worker_pids()
     assert min(owners.values()) >= CONNECTIONS // 8  # even the kernel's hash is rarely so uneven
+
+
+def test_a_replaced_worker_accepts_on_the_socket_of_the_one_it_replaces(two_workers):
+    """A socket nobody accepts on would hold the connections the kernel queues on it until
+    they time out."""
+    first, second = two_workers.worker_pids()
+    os.kill(first, signal.SIGKILL)
+    successor = wait_for_successor(two_workers, gone=first, stayed=second)
+    owners = connection_owners_at_once(two_workers)
+    assert sum(owners.values()) == CONNECTIONS
+    assert sorted(owners) == sorted([second, successor])
+
+
+def wait_for_successor(service: RunningService, gone: int, stayed: int, seconds: float = 90) -> int:
+    """The worker gunicorn started in place of ``gone``, once a connection has reached it (on a
+    busy machine it may take a while to accept; meanwhile the kernel queues its connections)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pids = service.worker_pids()
+        if len(pids) == WORKERS and gone not in pids:
+            (successor,) = set(pids) - {stayed}
+            connection = answered_connection(service)
+            try:
+                owners = established_owners(service, [connection.sock.getsockname()[1]])
+            finally:
+                connection.close()
+            if successor in owners:
+                return successor
+        time.sleep(0.1)
+    raise AssertionError("gunicorn's new worker accepted no connection in time")
 
 
 def connection_owners_at_once(service: RunningService) -> Counter[int]:
