@@ -201,7 +201,7 @@ class Replacement:
         """Write the buffers, starting the kernel's writeback of each window as it is written.
 
         Renaming a new file over an existing one makes ext4 allocate and start writing all of
-        the new file's data first (its ``auto_da_alloc``), in the rename's caller: 60-70 ms for
+        the new file's data first (its ``auto_da_alloc``), in the rename's caller: 60-90 ms for
         256 MiB on our build machines, after the hashing. Started here, on the writing thread,
         that work overlaps the hashing (bench/README.md). ``POSIX_FADV_DONTNEED`` starts the
         writeback of the range's dirty pages without waiting for it (Linux); it drops only pages

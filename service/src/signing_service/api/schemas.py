@@ -61,7 +61,7 @@ BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 
 # The sign endpoints' bodies are plain pydantic models: ninja's Schema wraps every object it
 # validates in a getter for model attributes, which the sign path never hands it; in a batch
-# that cost 9 µs an item against 1 (bench/README.md, "ninja's per-item work").
+# that cost 9 µs an item against 1 (bench/README.md, issue 20).
 class SignIn(BaseModel):
     # The limits are stated in the document but checked by signing.py, item by item: in a
     # batch, a malformed item gets its own error and the others are still signed.

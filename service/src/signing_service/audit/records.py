@@ -59,8 +59,8 @@ checkpoint_throttle = Throttle(settings.AUDIT_CHECKPOINT_SECONDS)
 
 
 # ``Model(*values)`` in the fields' order is Django's own quick way in (``Model.from_db``);
-# keywords, and linked objects through their descriptors, took three times as long: 16 against
-# 5 µs a record, most of a batch item's audit cost after its signature (bench/README.md).
+# keywords, and linked objects through their descriptors, made a record in 16 µs against 9, the
+# largest part of a batch item's audit cost after its signature (bench/README.md, issue 20).
 FIELDS = [(field.attname, field) for field in AuditEvent._meta.concrete_fields]
 
 
